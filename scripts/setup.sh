@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# One-time setup on a fresh Debian machine (or any machine with Python >= 3.10 and pip).
+#   - Debian data packages when apt is available: Fashion-MNIST and the WordNet 3.0 database.
+#   - A virtual environment .venv with torch==2.14.1 / torchvision==0.29.1 (see DESIGN.md §3: never
+#     the CPU-only torch 2.13 file with a CUDA torchvision) and t2wlib with its extras.
+# Idempotent: finished steps are skipped, so a second run costs seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+TORCH_PINS=("torch==2.14.1" "torchvision==0.29.1")
+APT_PACKAGES=(dataset-fashion-mnist wordnet-base)
+
+log() { printf '[setup] %s\n' "$*"; }
+
+# 1. Debian data packages (optional: without them Fashion-MNIST falls back to a torchvision download).
+missing=()
+if command -v dpkg-query >/dev/null 2>&1; then
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  if command -v apt-get >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && SUDO="sudo"
+    log "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
+      || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; } \
+      || log "WARNING: could not install ${missing[*]}; Fashion-MNIST will need a download and T2W-NL falls back to the project's own descriptions"
+  fi
+else
+  log "Debian data packages present"
+fi
+
+# 2. Virtual environment with pinned torch.
+[ -x "$VENV/bin/python" ] || { log "creating $VENV"; "$PYTHON" -m venv "$VENV"; }
+PIP=("$VENV/bin/python" -m pip install -q --disable-pip-version-check)
+if ! "$VENV/bin/python" -c "import torch, torchvision, sys; sys.exit(not (torch.__version__.startswith('2.14.1') and torchvision.__version__.startswith('0.29.1')))" 2>/dev/null; then
+  log "installing ${TORCH_PINS[*]} (CUDA build from PyPI; it also runs on CPU)"
+  "${PIP[@]}" "${TORCH_PINS[@]}"
+fi
+
+# 3. t2wlib and its extras, pinned by constraints.txt (a tested `pip freeze`).
+stamp="$VENV/.t2w-installed"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ]; then
+  log "installing t2wlib[notebooks,test]"
+  "${PIP[@]}" -c constraints.txt -e ".[notebooks,test]"
+  # A kernel spec inside the venv, so papermill and JupyterLab run notebooks with this interpreter.
+  "$VENV/bin/python" -m ipykernel install --sys-prefix --name python3 >/dev/null
+  touch "$stamp"
+else
+  log "t2wlib already installed"
+fi
+log "done"

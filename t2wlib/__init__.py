@@ -1,0 +1,8 @@
+"""t2wlib: the Text2Weight (T2W) compendium library.
+
+Pipeline (DESIGN.md §1): base dataset -> frozen backbone features (features.py) and class-text
+embeddings (text.py, task_text.py) -> CLIP-adapter heads (head.py) -> model zoo -> weight
+tokenizer -> DiT + diffusion -> evaluation and applications. Profiles (profiles.py) set every size.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,72 @@
+"""Frozen-backbone features, computed once per (dataset, split, backbone, preprocessing, subset).
+
+The backbone never runs per epoch or per task (DESIGN.md §5): every later stage reads X (N, F).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+
+import torch
+from tqdm.auto import tqdm
+
+from .backbones import Backbone
+from .cache import TensorCache
+from .data import ImageSplit, balanced_indices, load_split
+from .profiles import Profile
+
+
+@dataclass
+class FeatureSet:
+    """Backbone features of one (sub-sampled) split: X (N, F), labels y (N,), and where they came from."""
+
+    dataset: str
+    split: str
+    class_names: list[str]
+    X: torch.Tensor  # (N, F) float32
+    y: torch.Tensor  # (N,) int64
+    index: torch.Tensor  # (N,) int64: row i is image index[i] of load_split(dataset, split)
+
+
+@torch.inference_mode()
+def extract_features(images: ImageSplit, backbone: Backbone, image_size: int, batch_size: int = 64,
+                     device: str = "cpu", progress: bool = True) -> torch.Tensor:
+    """Run the frozen backbone over every image: -> (N, F) float32 on the CPU."""
+    images = replace(images, transform=backbone.preprocess(image_size))
+    loader = torch.utils.data.DataLoader(images, batch_size=batch_size, shuffle=False, num_workers=0)
+    out = []
+    bar = tqdm(loader, desc=f"features {images.dataset}/{images.split}", unit="batch", disable=not progress)
+    for x, _ in bar:
+        out.append(backbone.trunk(x.to(device)).float().cpu())
+    return torch.cat(out) if out else torch.empty(0, backbone.feature_dim)
+
+
+def dataset_features(dataset: str, split: str, backbone: Backbone, cache: TensorCache, *, image_size: int,
+                     per_class: int | None, data_seed: int, data_root: str | os.PathLike | None = None,
+                     batch_size: int = 64, device: str = "cpu", progress: bool = True) -> FeatureSet:
+    """Features of a stratified subset (`per_class` images per class, seeded) of a split, cached."""
+    full = load_split(dataset, split, data_root)
+    index = balanced_indices(full.labels, per_class, data_seed)
+    images = full.subset(index)
+    key = {
+        "dataset": dataset, "split": split, "backbone": backbone.name, "weights": os.path.basename(backbone.weights),
+        "preprocess": backbone.preprocess_id(image_size), "per_class": per_class, "data_seed": data_seed,
+        "data": images.fingerprint(),
+    }
+
+    def compute():
+        X = extract_features(images, backbone, image_size, batch_size, device, progress)
+        return {"X": X, "y": torch.from_numpy(images.labels), "index": torch.from_numpy(index)}
+
+    t = cache.get_or_compute("features", key, compute, info={"n": len(images), "classes": full.class_names})
+    return FeatureSet(dataset, split, full.class_names, t["X"], t["y"], t["index"])
+
+
+def profile_features(profile: Profile, dataset: str, split: str, backbone: Backbone, cache: TensorCache,
+                     data_root: str | os.PathLike | None = None, device: str = "cpu") -> FeatureSet:
+    """`dataset_features` with the profile's image size, images per class, data seed and batch size."""
+    per_class = {"train": profile.train_per_class, "test": profile.test_per_class}[split]
+    return dataset_features(dataset, split, backbone, cache, image_size=profile.image_size, per_class=per_class,
+                            data_seed=profile.data_seed, data_root=data_root, batch_size=profile.batch_size,
+                            device=device)

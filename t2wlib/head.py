@@ -1,0 +1,167 @@
+"""The CLIP-adapter head (DESIGN.md §2, paper §4.1): the network whose weights T2W generates.
+
+    f (F) -> Linear(F, r) -> GELU -> Linear(r, D) -> L2-normalise -> h (D)
+    logits_i = s * h . E(c_i),   E(c_i) the unit text embedding of class c_i, s = 100 (CLIP's scale)
+
+Flat parameter layout theta (P,), P = r*F + r + D*r + D, in nn.Linear's (out, in) convention:
+    [ W1 (r, F) row-major | b1 (r) | W2 (D, r) row-major | b2 (D) ]
+Symmetry: permuting the r hidden units (rows of W1, entries of b1, columns of W2) leaves the
+function unchanged, because GELU acts elementwise.
+
+The functional forms take a *stack* theta (H, P) of heads and evaluate all of them in one batched
+call; the module `CLIPAdapter` is the same network as an nn.Module for single-head use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as Fn
+from torch import nn
+
+LOGIT_SCALE = 100.0
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """Shapes of a head: backbone feature dim F, hidden width r, text embedding dim D."""
+
+    feature_dim: int
+    hidden: int
+    embed_dim: int
+
+    def __post_init__(self):
+        for name in ("feature_dim", "hidden", "embed_dim"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"HeadSpec.{name} must be positive, got {getattr(self, name)}")
+
+    @property
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """Parameter shapes in flat-layout order."""
+        F, r, D = self.feature_dim, self.hidden, self.embed_dim
+        return {"W1": (r, F), "b1": (r,), "W2": (D, r), "b2": (D,)}
+
+    @property
+    def num_params(self) -> int:
+        F, r, D = self.feature_dim, self.hidden, self.embed_dim
+        return r * F + r + D * r + D
+
+
+def unflatten(theta: torch.Tensor, spec: HeadSpec) -> dict[str, torch.Tensor]:
+    """theta (..., P) -> {W1 (..., r, F), b1 (..., r), W2 (..., D, r), b2 (..., D)} (views)."""
+    if theta.shape[-1] != spec.num_params:
+        raise ValueError(f"theta has {theta.shape[-1]} parameters per head; {spec} needs {spec.num_params}")
+    out, start = {}, 0
+    for name, shape in spec.shapes.items():
+        n = int(torch.Size(shape).numel())
+        out[name] = theta[..., start:start + n].reshape(*theta.shape[:-1], *shape)
+        start += n
+    return out
+
+
+def flatten(params: dict[str, torch.Tensor], spec: HeadSpec) -> torch.Tensor:
+    """Inverse of `unflatten`: {W1, b1, W2, b2} with leading dims (...) -> theta (..., P)."""
+    lead = params["b2"].shape[:-1]
+    return torch.cat([params[name].reshape(*lead, -1) for name in spec.shapes], dim=-1)
+
+
+def head_features(theta: torch.Tensor, x: torch.Tensor, spec: HeadSpec) -> torch.Tensor:
+    """Stacked heads on features: theta (H, P), x (B, F) shared or (H, B, F) per head -> h (H, B, D), unit norm."""
+    p = unflatten(theta, spec)
+    if x.ndim == 2:
+        a = torch.einsum("bf,hrf->hbr", x, p["W1"])  # (H, B, r)
+    else:
+        a = torch.bmm(x, p["W1"].transpose(1, 2))  # (H, B, r)
+    g = Fn.gelu(a + p["b1"].unsqueeze(1))
+    z = torch.bmm(g, p["W2"].transpose(1, 2)) + p["b2"].unsqueeze(1)  # (H, B, D)
+    return Fn.normalize(z, dim=-1)
+
+
+def head_logits(theta: torch.Tensor, x: torch.Tensor, class_emb: torch.Tensor, spec: HeadSpec,
+                scale: float = LOGIT_SCALE) -> torch.Tensor:
+    """Logits of every head against its own classes: class_emb (K, D) shared or (H, K, D) -> (H, B, K)."""
+    h = head_features(theta, x, spec)  # (H, B, D)
+    if class_emb.ndim == 2:
+        return scale * h @ class_emb.T
+    return scale * torch.bmm(h, class_emb.transpose(1, 2))
+
+
+def permute_hidden(theta: torch.Tensor, perm: torch.Tensor, spec: HeadSpec) -> torch.Tensor:
+    """The symmetry action g . theta: theta (..., P), perm (..., r) a permutation of range(r) per head.
+
+    New hidden unit j is old unit perm[j]: W1 rows, b1 entries and W2 columns are gathered alike.
+    """
+    p = unflatten(theta, spec)
+    perm = perm.expand(*theta.shape[:-1], spec.hidden)
+    W1 = torch.gather(p["W1"], -2, perm.unsqueeze(-1).expand_as(p["W1"]))
+    b1 = torch.gather(p["b1"], -1, perm)
+    W2 = torch.gather(p["W2"], -1, perm.unsqueeze(-2).expand_as(p["W2"]))
+    return flatten({"W1": W1, "b1": b1, "W2": W2, "b2": p["b2"]}, spec)
+
+
+def task_membership(task_classes: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """task_classes (H, K) class ids padded with -1 -> member (H, C) bool."""
+    if task_classes.numel() and int(task_classes.max()) >= num_classes:
+        raise ValueError(f"task class id {int(task_classes.max())} out of range for {num_classes} classes")
+    member = torch.zeros(task_classes.shape[0], num_classes + 1, dtype=torch.bool, device=task_classes.device)
+    member.scatter_(1, task_classes.where(task_classes >= 0, num_classes), True)
+    return member[:, :num_classes]
+
+
+@torch.no_grad()
+def task_accuracy(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, class_emb: torch.Tensor,
+                  task_classes: torch.Tensor, spec: HeadSpec, max_elements: int = 1 << 25) -> torch.Tensor:
+    """Accuracy of each head on its own task, all heads in batched chunks.
+
+    theta (H, P); x (N, F) and y (N,) a labelled split of the base dataset; class_emb (C, D) all
+    class embeddings; task_classes (H, K) each head's class ids (-1 padded). Head i is scored on
+    the samples whose label is in its task, predicting the argmax over its task's classes only.
+    Returns (H,) accuracies in [0, 1] (NaN for a task with no test samples).
+    """
+    member = task_membership(task_classes.to(x.device), class_emb.shape[0])  # (H, C)
+    N, C = len(y), class_emb.shape[0]
+    chunk = max(1, max_elements // (N * max(C, spec.embed_dim)))
+    accs = []
+    for s in range(0, theta.shape[0], chunk):
+        m = member[s:s + chunk]  # (h, C)
+        logits = head_logits(theta[s:s + chunk], x, class_emb, spec)  # (h, N, C)
+        pred = logits.masked_fill(~m.unsqueeze(1), float("-inf")).argmax(-1)  # (h, N)
+        in_task = m[:, y]  # (h, N)
+        correct = ((pred == y) & in_task).sum(1)
+        accs.append(correct / in_task.sum(1))  # 0/0 -> NaN for an empty task
+    return torch.cat(accs)
+
+
+class CLIPAdapter(nn.Module):
+    """One CLIP-adapter head as an nn.Module (same layout and function as the stacked forms)."""
+
+    def __init__(self, spec: HeadSpec):
+        super().__init__()
+        self.spec = spec
+        self.fc1 = nn.Linear(spec.feature_dim, spec.hidden)
+        self.fc2 = nn.Linear(spec.hidden, spec.embed_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, F) -> h (B, D), unit norm."""
+        return Fn.normalize(self.fc2(Fn.gelu(self.fc1(x))), dim=-1)
+
+    def logits(self, x: torch.Tensor, class_emb: torch.Tensor, scale: float = LOGIT_SCALE) -> torch.Tensor:
+        """x (B, F), class_emb (K, D) -> (B, K)."""
+        return scale * self(x) @ class_emb.T
+
+    def flat(self) -> torch.Tensor:
+        """theta (P,) in the documented layout."""
+        p = {"W1": self.fc1.weight, "b1": self.fc1.bias, "W2": self.fc2.weight, "b2": self.fc2.bias}
+        return flatten({k: v.detach() for k, v in p.items()}, self.spec)
+
+    @classmethod
+    def from_flat(cls, theta: torch.Tensor, spec: HeadSpec) -> "CLIPAdapter":
+        head = cls(spec)
+        p = unflatten(theta.detach().float(), spec)
+        with torch.no_grad():
+            head.fc1.weight.copy_(p["W1"])
+            head.fc1.bias.copy_(p["b1"])
+            head.fc2.weight.copy_(p["W2"])
+            head.fc2.bias.copy_(p["b2"])
+        return head

@@ -1,0 +1,92 @@
+"""Figures and tables, written with their provenance (profile, seeds, commit, machine)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import torch
+
+from . import provenance
+from .cache import atomic_write, atomic_write_text
+from .data import ImageSplit, balanced_indices
+
+
+class FigureWriter:
+    """Writes figures (PNG), tables (CSV + Markdown) and results (JSON) into one folder, each
+    recorded in the folder's provenance.json with the profile and seeds that produced it."""
+
+    def __init__(self, directory: str | os.PathLike, profile: str, seeds):
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.profile, self.seeds = profile, tuple(seeds)
+        self._started = time.perf_counter()
+
+    def _record(self, name: str, **extra) -> None:
+        provenance.record(self.directory, name, self.profile, self.seeds,
+                          wall_s=time.perf_counter() - self._started, **extra)
+
+    def figure(self, fig: plt.Figure, name: str, **extra) -> Path:
+        path = self.directory / f"{name}.png"
+        # The figure stays open so that a notebook shows it inline below the cell.
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=130, bbox_inches="tight"))
+        self._record(path.name, **extra)
+        return path
+
+    def table(self, df: pd.DataFrame, name: str, floatfmt: str = ".4g", **extra) -> Path:
+        csv, md = self.directory / f"{name}.csv", self.directory / f"{name}.md"
+        atomic_write_text(csv, df.to_csv(index=False))
+        atomic_write_text(md, df.to_markdown(index=False, floatfmt=floatfmt) + "\n")
+        self._record(csv.name, **extra)
+        self._record(md.name, **extra)
+        return csv
+
+    def json(self, obj, name: str, **extra) -> Path:
+        path = self.directory / f"{name}.json"
+        atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=True))
+        self._record(path.name, **extra)
+        return path
+
+
+def sample_grid(images: ImageSplit, per_class: int, seed: int = 0) -> plt.Figure:
+    """A grid with one row per class: `per_class` images and the class name."""
+    idx = balanced_indices(images.labels, per_class, seed)
+    C = len(images.class_names)
+    fig, axes = plt.subplots(C, per_class, figsize=(1.1 * per_class + 1.2, 1.1 * C), squeeze=False)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    column = {c: 0 for c in range(C)}
+    for i in idx:
+        c = int(images.labels[i])
+        ax = axes[c, column[c]]
+        ax.imshow(images.image(int(i)), interpolation="nearest")
+        column[c] += 1
+    for c, name in enumerate(images.class_names):
+        axes[c, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+    fig.suptitle(f"{images.dataset} ({images.split})", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def similarity_heatmaps(embeddings: dict[str, torch.Tensor], class_names: list[str], title: str) -> plt.Figure:
+    """Cosine-similarity heatmaps of class embeddings, one panel per text variant (e.g. prompts, NL)."""
+    n = len(embeddings)
+    fig, axes = plt.subplots(1, n, figsize=(0.45 * len(class_names) * n + 2, 0.45 * len(class_names) + 1.5),
+                             squeeze=False)
+    for ax, (variant, e) in zip(axes[0], embeddings.items()):
+        e = torch.nn.functional.normalize(e.float(), dim=-1)
+        sim = (e @ e.T).numpy()
+        off = sim[~np.eye(len(sim), dtype=bool)]
+        sns.heatmap(sim, ax=ax, xticklabels=class_names, yticklabels=class_names, cmap="viridis",
+                    vmin=float(off.min()), vmax=1.0, square=True, cbar_kws={"shrink": 0.7})
+        ax.set_title(f"{variant}: off-diagonal mean {off.mean():.2f}", fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,63 @@
+"""Provenance of every generated figure and table: profile, seeds, git commit, machine, wall time."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import torch
+
+from .cache import atomic_write_text
+
+PROVENANCE_FILE = "provenance.json"
+
+
+def git_commit() -> str:
+    """HEAD of the repository holding t2wlib, with '+dirty' when tracked files differ; 'unknown' outside git."""
+    repo = Path(__file__).resolve().parent.parent
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=10)
+
+    try:
+        head = git("rev-parse", "HEAD")
+        if head.returncode != 0:
+            return "unknown"
+        dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip()
+        return head.stdout.strip() + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def machine() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def record(figures_dir: str | os.PathLike, name: str, profile: str, seeds, wall_s: float | None = None,
+           **extra) -> dict:
+    """Add or replace the entry for output `name` in `figures_dir/provenance.json` (atomically)."""
+    path = Path(figures_dir) / PROVENANCE_FILE
+    entries = json.loads(path.read_text()) if path.exists() else {}
+    entries[name] = {
+        "profile": profile, "seeds": list(seeds), "commit": git_commit(), "machine": machine(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **({"wall_s": round(wall_s, 2)} if wall_s is not None else {}), **extra,
+    }
+    atomic_write_text(path, json.dumps(entries, indent=1, sort_keys=True))
+    return entries[name]

@@ -1,0 +1,69 @@
+"""The pipeline runner: executes notebooks/NN_*.ipynb in order through papermill.
+
+Each notebook gets the parameters PROFILE, ARTIFACTS, FIGURES and DATA_ROOT; its executed copy is
+written to the run folder (runs/<profile>/ by default, gitignored). The first failing cell stops the
+run with an error naming the notebook and the cell.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import papermill
+from papermill.exceptions import PapermillExecutionError
+
+from .cache import atomic_write_text
+from .profiles import get_profile
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOK_NAME = re.compile(r"^(\d\d)_[A-Za-z0-9_]+\.ipynb$")
+
+
+class PipelineError(RuntimeError):
+    """A notebook of the pipeline failed; the message names the notebook and cell."""
+
+
+def pipeline_notebooks(directory: Path = REPO / "notebooks", only: list[str] | None = None) -> list[Path]:
+    """The numbered notebooks NN_name.ipynb in order; `only` keeps those whose number or name is listed."""
+    found = sorted(p for p in Path(directory).iterdir() if NOTEBOOK_NAME.match(p.name))
+    if only:
+        keep = [p for p in found if p.name[:2] in only or p.stem in only]
+        unknown = set(only) - {p.name[:2] for p in keep} - {p.stem for p in keep}
+        if unknown:
+            raise ValueError(f"no notebook matches {sorted(unknown)}; available: {[p.stem for p in found]}")
+        found = keep
+    if not found:
+        raise ValueError(f"no NN_*.ipynb notebooks in {directory}")
+    return found
+
+
+def run_pipeline(profile: str, *, notebooks_dir: Path = REPO / "notebooks", run_dir: Path | None = None,
+                 artifacts: Path = REPO / "artifacts", figures: Path | None = None, data_root: str = "",
+                 only: list[str] | None = None, log_output: bool = True) -> dict[str, float]:
+    """Execute the pipeline for `profile`; returns seconds per notebook (also saved as timings.json)."""
+    get_profile(profile)  # fail on an unknown profile before starting any kernel
+    run_dir = Path(run_dir or REPO / "runs" / profile).resolve()
+    figures = Path(figures or REPO / "figures" / profile).resolve()
+    params = {"PROFILE": profile, "ARTIFACTS": str(Path(artifacts).resolve()), "FIGURES": str(figures),
+              "DATA_ROOT": data_root}
+    run_dir.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    for nb in pipeline_notebooks(notebooks_dir, only):
+        out = run_dir / nb.name
+        print(f"[t2w] {nb.name} (profile {profile}) ...", flush=True)
+        start = time.perf_counter()
+        try:
+            papermill.execute_notebook(str(nb), str(out), parameters=params, cwd=str(nb.parent),
+                                       progress_bar=False, log_output=log_output, kernel_name="python3")
+        except PapermillExecutionError as err:
+            raise PipelineError(
+                f"{nb.name} failed in cell {err.cell_index} (execution count {err.exec_count}): "
+                f"{err.ename}: {err.evalue}\n  executed copy with the traceback: {out}"
+            ) from None
+        timings[nb.stem] = round(time.perf_counter() - start, 1)
+        print(f"[t2w] {nb.name} done in {timings[nb.stem]:.1f} s", flush=True)
+    atomic_write_text(run_dir / "timings.json", json.dumps({"profile": profile, "seconds": timings}, indent=1))
+    return timings

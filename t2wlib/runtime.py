@@ -1,0 +1,29 @@
+"""Run-time choices shared by all stages: the device and seeding."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(name: str = "auto") -> str:
+    """"auto" -> "cuda" when available else "cpu"; "cuda" without a GPU is an error."""
+    if name not in DEVICES and not name.startswith("cuda:"):
+        raise ValueError(f"unknown device {name!r}; allowed: {', '.join(DEVICES)} or cuda:N")
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} requested but CUDA is not available")
+    return name
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed python, numpy and torch; return a torch.Generator seeded alike for explicit use."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
