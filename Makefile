@@ -10,8 +10,14 @@ setup:
 run: setup
 	$(BIN)/t2w run --profile $(PROFILE)
 
+# pytest includes the papermill smoke pipeline (tests/test_pipeline.py), whose executed copies
+# nbval then re-runs cell by cell (cheap: the features are cached by then).
 test: setup
 	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider runs/test-smoke/*.ipynb
+
+bench: setup
+	$(BIN)/python benchmarks/bench_features.py
 
 smoke:
 	$(MAKE) run PROFILE=smoke

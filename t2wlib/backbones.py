@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
-import torchvision.transforms as T
+from torchvision.transforms import v2
 from torch import nn
 
 from .registry import Registry
@@ -33,17 +33,21 @@ class Backbone:
     gradcam_layer: str
 
     def preprocess(self, image_size: int) -> Callable:
-        """PIL RGB image -> normalised tensor (3, S, S): shorter side to S, centre crop."""
-        return T.Compose([
-            T.Resize(image_size, interpolation=T.InterpolationMode.BILINEAR, antialias=True),
-            T.CenterCrop(image_size),
-            T.ToTensor(),
-            T.Normalize(self.mean, self.std),
+        """RGB image -> normalised float tensor: shorter side to S (bilinear, antialiased), centre crop.
+
+        Accepts a PIL image, a uint8 tensor (3, H, W), or a uint8 batch (B, 3, H, W) -> (B, 3, S, S);
+        batches are how array datasets are preprocessed (2x faster than per-image PIL on 2 cores)."""
+        return v2.Compose([
+            v2.ToImage(),
+            v2.Resize(image_size, interpolation=v2.InterpolationMode.BILINEAR, antialias=True),
+            v2.CenterCrop(image_size),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(self.mean, self.std),
         ])
 
     def preprocess_id(self, image_size: int) -> dict:
         """What `preprocess` does, for feature-cache keys."""
-        return {"resize": "shorter-side-bilinear", "crop": "center", "size": image_size,
+        return {"resize": "v2-shorter-side-bilinear-antialias", "crop": "center", "size": image_size,
                 "mean": list(self.mean), "std": list(self.std)}
 
     def to(self, device: str | torch.device) -> "Backbone":

@@ -61,6 +61,13 @@ class ImageSplit(torch.utils.data.Dataset):
         with Image.open(self.paths[i]) as im:
             return im.convert("RGB")
 
+    def uint8_batch(self, start: int, stop: int) -> torch.Tensor:
+        """Images start..stop of an array dataset as a uint8 tensor (B, 3, H, W), grey replicated."""
+        if self.array is None:
+            raise TypeError(f"{self.dataset} is a file dataset; read images with image(i)")
+        x = torch.from_numpy(np.ascontiguousarray(self.array[start:stop]))
+        return x.unsqueeze(1).expand(-1, 3, -1, -1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
+
     def __getitem__(self, i: int):
         im = self.image(i)
         return (self.transform(im) if self.transform else im), int(self.labels[i])

@@ -32,13 +32,20 @@ class FeatureSet:
 @torch.inference_mode()
 def extract_features(images: ImageSplit, backbone: Backbone, image_size: int, batch_size: int = 64,
                      device: str = "cpu", progress: bool = True) -> torch.Tensor:
-    """Run the frozen backbone over every image: -> (N, F) float32 on the CPU."""
-    images = replace(images, transform=backbone.preprocess(image_size))
-    loader = torch.utils.data.DataLoader(images, batch_size=batch_size, shuffle=False, num_workers=0)
-    out = []
-    bar = tqdm(loader, desc=f"features {images.dataset}/{images.split}", unit="batch", disable=not progress)
-    for x, _ in bar:
-        out.append(backbone.trunk(x.to(device)).float().cpu())
+    """Run the frozen backbone over every image: -> (N, F) float32 on the CPU.
+
+    Array datasets are preprocessed a batch at a time as tensors; file datasets image by image
+    through a DataLoader (same transform)."""
+    preprocess = backbone.preprocess(image_size)
+    if images.array is not None:
+        batches = (preprocess(images.uint8_batch(s, s + batch_size)) for s in range(0, len(images), batch_size))
+    else:
+        loader = torch.utils.data.DataLoader(replace(images, transform=preprocess), batch_size=batch_size)
+        batches = (x for x, _ in loader)
+    total = -(-len(images) // batch_size)
+    out = [backbone.trunk(x.to(device)).float().cpu()
+           for x in tqdm(batches, total=total, desc=f"features {images.dataset}/{images.split}", unit="batch",
+                         disable=not progress)]
     return torch.cat(out) if out else torch.empty(0, backbone.feature_dim)
 
 

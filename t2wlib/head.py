@@ -157,8 +157,8 @@ class CLIPAdapter(nn.Module):
 
     @classmethod
     def from_flat(cls, theta: torch.Tensor, spec: HeadSpec) -> "CLIPAdapter":
-        head = cls(spec)
-        p = unflatten(theta.detach().float(), spec)
+        head = cls(spec).to(theta.dtype)
+        p = unflatten(theta.detach(), spec)
         with torch.no_grad():
             head.fc1.weight.copy_(p["W1"])
             head.fc1.bias.copy_(p["b1"])

@@ -57,7 +57,8 @@ def run_pipeline(profile: str, *, notebooks_dir: Path = REPO / "notebooks", run_
         start = time.perf_counter()
         try:
             papermill.execute_notebook(str(nb), str(out), parameters=params, cwd=str(nb.parent),
-                                       progress_bar=False, log_output=log_output, kernel_name="python3")
+                                       progress_bar=False, log_output=log_output, kernel_name="python3",
+                                       language="python")
         except PapermillExecutionError as err:
             raise PipelineError(
                 f"{nb.name} failed in cell {err.cell_index} (execution count {err.exec_count}): "

@@ -57,7 +57,7 @@ def _minilm(pretrained: bool | str, device: str) -> TextEncoder:
     def encode(texts):
         return model.encode(texts, convert_to_tensor=True, batch_size=128, show_progress_bar=False)
 
-    return TextEncoder("minilm", model.get_sentence_embedding_dimension(), str(path), encode)
+    return TextEncoder("minilm", model.get_embedding_dimension(), str(path), encode)
 
 
 @TEXT_ENCODERS.register("clip-vit-b-32")

@@ -1,0 +1,115 @@
+"""Shared fixtures: tiny datasets written in the paper datasets' real on-disk formats."""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+# Real WordNet ids, so that T2W-NL descriptions resolve exactly (TinyImageNet classes are synsets).
+TINY_WNIDS = {"n01443537": "goldfish, Carassius auratus", "n01629819": "European fire salamander, Salamandra salamandra",
+              "n02123045": "tabby, tabby cat"}
+CIFAR_NAMES = ["apple", "aquarium_fish", "palm_tree", "otter"]
+
+
+def _image(rng: np.random.Generator, size=(12, 10)) -> Image.Image:
+    return Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8))
+
+
+@pytest.fixture(scope="session")
+def rng_images():
+    return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def cifar_root(tmp_path_factory) -> Path:
+    """cifar-100-python/{train,test,meta}: python-2-style pickles (protocol 2) of dicts with numpy data."""
+    root = tmp_path_factory.mktemp("cifar")
+    base = root / "cifar-100-python"
+    base.mkdir()
+    rng = np.random.default_rng(1)
+    for split, n in (("train", 12), ("test", 8)):
+        labels = [i % len(CIFAR_NAMES) for i in range(n)]
+        batch = {"filenames": [f"img_{i}.png" for i in range(n)], "batch_label": f"{split} batch",
+                 "fine_labels": labels, "coarse_labels": [0] * n,
+                 "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8)}
+        with open(base / split, "wb") as f:
+            pickle.dump(batch, f, protocol=2)
+    with open(base / "meta", "wb") as f:
+        pickle.dump({"fine_label_names": CIFAR_NAMES, "coarse_label_names": ["things"]}, f, protocol=2)
+    return root
+
+
+@pytest.fixture(scope="session")
+def caltech_root(tmp_path_factory) -> Path:
+    """256_ObjectCategories/NNN.name/NNN_XXXX.jpg, with the 257.clutter class the loader must drop."""
+    root = tmp_path_factory.mktemp("caltech")
+    rng = np.random.default_rng(2)
+    for number, name in ((1, "ak47"), (63, "electric-guitar-101"), (257, "clutter")):
+        folder = root / "256_ObjectCategories" / f"{number:03d}.{name}"
+        folder.mkdir(parents=True)
+        for i in range(5):
+            _image(rng, (20 + i, 16)).save(folder / f"{number:03d}_{i + 1:04d}.jpg")
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_root(tmp_path_factory) -> Path:
+    """tiny-imagenet-200/: wnids.txt, words.txt, train/<wnid>/images/*.JPEG, val/images + val_annotations.txt."""
+    root = tmp_path_factory.mktemp("tiny")
+    base = root / "tiny-imagenet-200"
+    rng = np.random.default_rng(3)
+    wnids = list(TINY_WNIDS)
+    (base / "train").mkdir(parents=True)
+    (base / "wnids.txt").write_text("\n".join(reversed(wnids)) + "\n")  # file order is not label order
+    words = {**TINY_WNIDS, "n00001740": "entity"}  # words.txt covers all of WordNet, not only the 200
+    (base / "words.txt").write_text("".join(f"{w}\t{t}\n" for w, t in words.items()))
+    for w in wnids:
+        (base / "train" / w / "images").mkdir(parents=True)
+        (base / "train" / w / f"{w}_boxes.txt").write_text("")
+        for i in range(3):
+            _image(rng, (64, 64)).save(base / "train" / w / "images" / f"{w}_{i}.JPEG", format="JPEG")
+    (base / "val" / "images").mkdir(parents=True)
+    rows = []
+    for i in range(6):
+        _image(rng, (64, 64)).save(base / "val" / "images" / f"val_{i}.JPEG", format="JPEG")
+        rows.append(f"val_{i}.JPEG\t{wnids[i % 3]}\t0\t0\t63\t63")
+    (base / "val" / "val_annotations.txt").write_text("\n".join(rows) + "\n")
+    (base / "test" / "images").mkdir(parents=True)
+    _image(rng, (64, 64)).save(base / "test" / "images" / "test_0.JPEG", format="JPEG")
+    return root
+
+
+@pytest.fixture(scope="session")
+def folder_root(tmp_path_factory) -> Path:
+    """A user's ImageFolder tree: train/<class>/*, test/<class>/*."""
+    root = tmp_path_factory.mktemp("folder")
+    rng = np.random.default_rng(4)
+    for split, n in (("train", 4), ("test", 2)):
+        for cls in ("red_panda", "teapot"):
+            (root / split / cls).mkdir(parents=True)
+            for i in range(n):
+                _image(rng).save(root / split / cls / f"{i}.png")
+    return root
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """An idx file of unsigned bytes (MNIST format), gzipped."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture(scope="session")
+def fashion_root(tmp_path_factory) -> Path:
+    """The four Fashion-MNIST *-ubyte.gz files with 20 / 10 tiny images."""
+    root = tmp_path_factory.mktemp("fashion")
+    rng = np.random.default_rng(5)
+    for prefix, n in (("train", 20), ("t10k", 10)):
+        write_idx(root / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
+        write_idx(root / f"{prefix}-labels-idx1-ubyte.gz", np.arange(n) % 10)
+    return root

@@ -1,0 +1,53 @@
+"""The notebook sequence through papermill on the smoke profile, from an empty artifact folder.
+
+The executed copies stay in runs/test-smoke/ so that `make test` can run `pytest --nbval-lax` on them.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import nbformat
+import pandas as pd
+import pytest
+
+from t2wlib.runner import REPO, pipeline_notebooks, run_pipeline
+
+RUN = REPO / "runs" / "test-smoke"
+
+
+@pytest.fixture(scope="module")
+def smoke_run():
+    shutil.rmtree(RUN, ignore_errors=True)
+    timings = run_pipeline("smoke", run_dir=RUN, artifacts=RUN / "artifacts", figures=RUN / "figures", log_output=False)
+    return timings
+
+
+@pytest.mark.pipeline
+def test_every_notebook_ran_without_errors(smoke_run):
+    assert list(smoke_run) == [p.stem for p in pipeline_notebooks()]
+    for name in smoke_run:
+        nb = nbformat.read(RUN / f"{name}.ipynb", as_version=4)
+        errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+        assert not errors
+
+
+@pytest.mark.pipeline
+def test_data_stage_outputs(smoke_run):
+    figs = RUN / "figures"
+    for ds in ("fashion-mnist", "digits"):
+        for kind in ("samples", "text_similarity"):
+            assert (figs / f"{ds}_{kind}.png").stat().st_size > 10_000
+    probe = json.loads((figs / "linear_probe.json").read_text())
+    assert {p["dataset"] for p in probe} == {"fashion-mnist", "digits"}
+    for p in probe:
+        assert p["n_train"] == 400 and p["n_test"] == 200
+        assert p["test_accuracy"] > 0.6 > p["majority_baseline"]
+    texts = pd.read_csv(figs / "class_texts.csv")
+    assert len(texts) == 20 and texts.description.str.len().gt(20).all()
+    provenance = json.loads((figs / "provenance.json").read_text())
+    produced = {p.name for p in figs.iterdir() if p.name != "provenance.json"}
+    assert produced <= set(provenance)
+    assert all(provenance[n]["profile"] == "smoke" and provenance[n]["commit"] for n in produced)
+    assert list((RUN / "artifacts" / "cache" / "features").glob("*.safetensors"))
