@@ -27,6 +27,10 @@ class CacheCorruptionWarning(UserWarning):
     """A cache entry failed verification and is being recomputed."""
 
 
+class CorruptArtifactError(ValueError):
+    """A checked safetensors file does not match its sidecar (tampered, truncated or mismatched)."""
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -56,54 +60,68 @@ def key_digest(key: dict) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
 
 
+def sidecar(path: Path) -> Path:
+    return path.with_suffix(".json")
+
+
+def save_checked(path: Path, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    """Write `path` (safetensors) and its sidecar `path.json` (meta + shapes + sha256), both atomically."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp)))
+    record = {
+        **meta,
+        "shapes": {k: list(v.shape) for k, v in tensors.items()},
+        "dtypes": {k: str(v.dtype) for k, v in tensors.items()},
+        "sha256": sha256_file(path),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    atomic_write_text(sidecar(path), json.dumps(record, indent=1))
+
+
+def load_checked(path: Path, expect: dict | None = None) -> tuple[dict[str, torch.Tensor], dict]:
+    """Tensors and sidecar of `path`, verified (checksum, shapes, and the `expect` sidecar fields);
+    raises CorruptArtifactError naming the file otherwise."""
+    try:
+        meta = json.loads(sidecar(path).read_text())
+        for field, value in (expect or {}).items():
+            if meta.get(field) != json.loads(json.dumps(value)):
+                raise CorruptArtifactError(f"{path}: sidecar field {field!r} does not match")
+        if sha256_file(path) != meta.get("sha256"):
+            raise CorruptArtifactError(f"{path}: checksum does not match its sidecar (corrupted, truncated or tampered)")
+        tensors = load_file(path)
+    except (OSError, ValueError) as err:  # JSONDecodeError and safetensors errors are ValueErrors
+        if isinstance(err, CorruptArtifactError):
+            raise
+        raise CorruptArtifactError(f"{path}: cannot be read ({type(err).__name__}: {err})") from err
+    if {k: list(v.shape) for k, v in tensors.items()} != meta.get("shapes"):
+        raise CorruptArtifactError(f"{path}: tensor shapes differ from its sidecar")
+    return tensors, meta
+
+
 class TensorCache:
-    """A folder of `<kind>/<digest>.safetensors` entries, each with a `.json` sidecar."""
+    """A folder of `<kind>/<digest>.safetensors` entries, each with a `.json` sidecar holding its key."""
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
 
-    def paths(self, kind: str, key: dict) -> tuple[Path, Path]:
-        stem = self.root / kind / key_digest(key)
-        return stem.with_suffix(".safetensors"), stem.with_suffix(".json")
+    def path(self, kind: str, key: dict) -> Path:
+        return (self.root / kind / key_digest(key)).with_suffix(".safetensors")
 
     def load(self, kind: str, key: dict) -> dict[str, torch.Tensor] | None:
         """The verified entry, or None when absent or failing verification (warned)."""
-        data_path, meta_path = self.paths(kind, key)
-        if not data_path.exists() and not meta_path.exists():
+        path = self.path(kind, key)
+        if not path.exists() and not sidecar(path).exists():
             return None
-        problem = None
         try:
-            meta = json.loads(meta_path.read_text())
-            if meta.get("key") != json.loads(json.dumps(key)):
-                problem = "its key does not match"
-            elif sha256_file(data_path) != meta.get("sha256"):
-                problem = "its checksum does not match (corrupted or truncated)"
-            else:
-                tensors = load_file(data_path)
-                if {k: list(v.shape) for k, v in tensors.items()} != meta.get("shapes"):
-                    problem = "its shapes differ from the sidecar"
-                else:
-                    return tensors
-        except (OSError, ValueError, json.JSONDecodeError) as err:
-            problem = f"it cannot be read ({type(err).__name__}: {err})"
-        msg = f"cache entry {data_path} is invalid: {problem}; recomputing"
-        log.warning(msg)
-        warnings.warn(msg, CacheCorruptionWarning, stacklevel=2)
-        return None
+            return load_checked(path, expect={"key": key})[0]
+        except CorruptArtifactError as err:
+            msg = f"invalid cache entry, recomputing: {err}"
+            log.warning(msg)
+            warnings.warn(msg, CacheCorruptionWarning, stacklevel=2)
+            return None
 
     def save(self, kind: str, key: dict, tensors: dict[str, torch.Tensor], info: dict | None = None) -> None:
-        data_path, meta_path = self.paths(kind, key)
-        tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-        atomic_write(data_path, lambda tmp: save_file(tensors, str(tmp)))
-        meta = {
-            "key": key,
-            "shapes": {k: list(v.shape) for k, v in tensors.items()},
-            "dtypes": {k: str(v.dtype) for k, v in tensors.items()},
-            "sha256": sha256_file(data_path),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "info": info or {},
-        }
-        atomic_write_text(meta_path, json.dumps(meta, indent=1))
+        save_checked(self.path(kind, key), tensors, {"key": key, "info": info or {}})
 
     def get_or_compute(self, kind: str, key: dict, compute: Callable[[], dict[str, torch.Tensor]],
                        info: dict | None = None) -> dict[str, torch.Tensor]:

@@ -22,8 +22,8 @@ def test_roundtrip_and_sidecar(tmp_path):
     cache = TensorCache(tmp_path)
     t = {"X": torch.arange(6.0).reshape(2, 3), "y": torch.tensor([1, 0])}
     cache.save("features", KEY, t)
-    data, meta = cache.paths("features", KEY)
-    sidecar = json.loads(meta.read_text())
+    data = cache.path("features", KEY)
+    sidecar = json.loads(data.with_suffix(".json").read_text())
     assert sidecar["key"] == KEY and sidecar["shapes"] == {"X": [2, 3], "y": [2]} and len(sidecar["sha256"]) == 64
     loaded = cache.load("features", KEY)
     assert all(torch.equal(loaded[k], t[k]) for k in t)
@@ -34,7 +34,8 @@ def test_roundtrip_and_sidecar(tmp_path):
 def test_corrupted_entry_is_reported_and_recomputed(tmp_path, damage):
     cache = TensorCache(tmp_path)
     cache.save("features", KEY, {"X": torch.ones(50, 4)})
-    data, meta = cache.paths("features", KEY)
+    data = cache.path("features", KEY)
+    meta = data.with_suffix(".json")
     raw = bytearray(data.read_bytes())
     if damage == "flip":
         raw[-3] ^= 0xFF

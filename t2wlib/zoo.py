@@ -1,0 +1,284 @@
+"""The model zoo (paper §4.1, App. B.3, Alg. 2): trained heads of many sub-tasks, built resumably.
+
+Stage 1 trains one adapter on all classes of the base dataset (θ0*); stage 2 starts every task's
+head from θ0* and fine-tunes it on the task's own classes, all heads of a shard at once
+(`head_training.train_heads`). The Universal Model (§4.2) is one head trained on all classes from
+scratch, scored on each task with logits restricted to the task's classes.
+
+A zoo is a folder:
+    config.json                  ZooConfig, head spec, class names, where features and texts came from
+    tasks.json                   the TaskSet (classes and split of every task)
+    stage1.safetensors           θ0* (P,)                 (each .safetensors has a checksummed .json sidecar)
+    universal.safetensors        the Universal Model (P,)
+    shards/shard_NNNNN.safetensors   theta (n, P), task_ids (n,), train_loss (n, epochs), test_accuracy (n,)
+    task_text.safetensors        v_c per text variant (T, D) and class embeddings (C, D)
+    manifest.json                written last: per task (classes, k, split, seed, accuracies, shard) and
+                                 per shard (file, sha256); its presence marks a complete zoo
+    weight_stats.json            per-layer statistics of the zoo's weights
+
+Every file is written atomically, so a build killed at any point restarts where it stopped: finished
+shards are verified and kept, a shard in progress is recomputed from its seeds, giving the same zoo
+as an uninterrupted build. Under torchrun, rank r builds shards r, r + W, r + 2W, ...
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from .cache import CacheCorruptionWarning, CorruptArtifactError, atomic_write_text, load_checked, save_checked
+from .features import FeatureSet
+from .head import CLIPAdapter, HeadSpec, task_accuracy, unflatten
+from .head_training import HeadTrainConfig, train_heads
+from .task_text import fuse_features
+from .tasks import TaskSet, sample_tasks
+
+FORMAT = "t2w-zoo/1"
+
+
+@dataclass(frozen=True)
+class ZooConfig:
+    """How a zoo is built; stored in config.json, and a rebuild with another config is refused."""
+
+    num_tasks: int
+    k_range: tuple[int, int]
+    hidden: int
+    stage1: HeadTrainConfig
+    stage2: HeadTrainConfig
+    universal: HeadTrainConfig
+    seed: int
+    unseen_fraction: float = 0.2
+    held_out_classes: int = 0
+    # Heads trained together in one batched program and stored in one file.
+    shard_size: int = 128
+
+    def to_json(self) -> dict:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_json(cls, d: dict) -> "ZooConfig":
+        d = dict(d)
+        for stage in ("stage1", "stage2", "universal"):
+            d[stage] = HeadTrainConfig(**{**d[stage], "betas": tuple(d[stage]["betas"])})
+        return cls(**{**d, "k_range": tuple(d["k_range"])})
+
+    def task_seed(self, task_id: int) -> int:
+        """Shuffling seed of task `task_id`'s fine-tuning (independent of shard and rank)."""
+        return self.seed * 1_000_003 + task_id
+
+
+def zoo_config(profile, seed: int) -> ZooConfig:
+    """The ZooConfig a profile (t2wlib.profiles.Profile) asks for."""
+    stage = HeadTrainConfig(epochs=profile.stage2_epochs, lr=profile.zoo_lr, batch_size=profile.zoo_batch_size)
+    return ZooConfig(num_tasks=profile.zoo_tasks, k_range=tuple(profile.zoo_k), hidden=profile.hidden,
+                     stage1=dataclasses.replace(stage, epochs=profile.stage1_epochs), stage2=stage,
+                     universal=HeadTrainConfig(epochs=profile.universal_epochs, lr=profile.universal_lr,
+                                               batch_size=profile.universal_batch_size), seed=seed,
+                     held_out_classes=profile.zoo_held_out_classes, shard_size=profile.zoo_shard_size)
+
+
+def _rank_world() -> tuple[int, int]:
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
+
+
+def _barrier() -> None:
+    if _rank_world()[1] > 1:
+        dist.barrier()
+
+
+def shard_plan(tasks: TaskSet, shard_size: int) -> list[list[int]]:
+    """Task ids per shard: sorted by (k, id) so that a shard's heads have similar schedule lengths."""
+    order = sorted(range(len(tasks)), key=lambda i: (len(tasks.classes[i]), i))
+    return [order[s:s + shard_size] for s in range(0, len(order), shard_size)]
+
+
+def _write_once(path: Path, record: dict, what: str) -> None:
+    """Write `record` as JSON, or check that the existing file holds the same (no mixed zoos)."""
+    if path.exists():
+        if json.loads(path.read_text()) != json.loads(json.dumps(record)):
+            raise ValueError(f"{path} holds a different {what}; use a new zoo folder or delete this one")
+    else:
+        atomic_write_text(path, json.dumps(record, indent=1))
+
+
+def _checked_or_compute(path: Path, compute, meta: dict) -> dict[str, torch.Tensor]:
+    """Load a verified artifact, or compute, save and return it (a corrupted one is warned about)."""
+    if path.exists():
+        try:
+            return load_checked(path, expect=meta)[0]
+        except CorruptArtifactError as err:
+            warnings.warn(f"recomputing: {err}", CacheCorruptionWarning, stacklevel=2)
+    start = time.perf_counter()
+    tensors = compute()
+    save_checked(path, tensors, {**meta, "seconds": round(time.perf_counter() - start, 3)})
+    return tensors
+
+
+def _train_from_scratch(train: FeatureSet, emb: torch.Tensor, cfg: HeadTrainConfig, spec: HeadSpec, seed: int):
+    """One head on all classes from a seeded random init (stage 1 and the Universal Model)."""
+    torch.manual_seed(seed)
+    theta0 = CLIPAdapter(spec).flat()
+    all_classes = torch.arange(len(train.class_names)).unsqueeze(0)
+    theta, loss = train_heads(theta0, train.X, train.y, emb, all_classes, [seed], cfg, spec)
+    return {"theta": theta[0], "train_loss": loss[0]}
+
+
+def build_zoo(directory: str | Path, cfg: ZooConfig, train: FeatureSet, test: FeatureSet,
+              text_emb: dict[str, torch.Tensor], source: dict, progress: bool = True) -> Path:
+    """Build (or resume) the zoo in `directory` and return the manifest path.
+
+    text_emb: class embeddings per text variant, (C, D) each; "prompt" (T2W-CLIP) is the one the
+    heads' logits use, and every variant gets a task text vector v_c (Alg. 1). `source` records
+    where the features and texts came from (dataset, backbone, encoder, profile).
+    """
+    if "prompt" not in text_emb:
+        raise ValueError(f"text_emb needs a 'prompt' variant; got {sorted(text_emb)}")
+    # Impossible requests (k > classes, more tasks than distinct subsets) fail here, before any file.
+    tasks = sample_tasks(len(train.class_names), cfg.num_tasks, cfg.k_range, cfg.seed, cfg.unseen_fraction,
+                         cfg.held_out_classes)
+    emb = text_emb["prompt"]
+    spec = HeadSpec(train.X.shape[1], cfg.hidden, emb.shape[1])
+    rank, world = _rank_world()
+    directory = Path(directory)
+    (directory / "shards").mkdir(parents=True, exist_ok=True)
+    _write_once(directory / "config.json", {"format": FORMAT, "config": cfg.to_json(), "spec": dataclasses.asdict(spec),
+                                            "class_names": train.class_names, "source": source}, "configuration")
+    _write_once(directory / "tasks.json", tasks.to_json(), "task set")
+
+    stages = {"stage1": (cfg.stage1, cfg.seed), "universal": (cfg.universal, cfg.seed + 1)}
+    if rank == 0:
+        for name, (stage_cfg, seed) in stages.items():
+            _checked_or_compute(directory / f"{name}.safetensors",
+                                lambda: _train_from_scratch(train, emb, stage_cfg, spec, seed), {"artifact": name})
+    _barrier()
+    theta0 = load_checked(directory / "stage1.safetensors", expect={"artifact": "stage1"})[0]["theta"]
+
+    plan = shard_plan(tasks, cfg.shard_size)
+    for s in range(rank, len(plan), world):
+        ids = plan[s]
+        path = directory / "shards" / f"shard_{s:05d}.safetensors"
+        start = time.perf_counter()
+
+        def fine_tune():
+            task_classes = tasks.padded(ids)
+            theta, loss = train_heads(theta0, train.X, train.y, emb, task_classes, [cfg.task_seed(i) for i in ids],
+                                      cfg.stage2, spec)
+            acc = task_accuracy(theta, test.X, test.y, emb, task_classes, spec)
+            return {"theta": theta, "task_ids": torch.tensor(ids), "train_loss": loss, "test_accuracy": acc}
+
+        _checked_or_compute(path, fine_tune, {"artifact": "shard", "shard": s, "task_ids": ids})
+        if progress:
+            print(f"[zoo] {directory.name}: shard {s + 1}/{len(plan)} ({len(ids)} heads) "
+                  f"{time.perf_counter() - start:.1f} s", flush=True)
+    _barrier()
+    manifest = directory / "manifest.json"
+    if rank == 0:
+        _finish(directory, cfg, spec, tasks, plan, text_emb, test)
+    _barrier()
+    return manifest
+
+
+def _finish(directory: Path, cfg: ZooConfig, spec: HeadSpec, tasks: TaskSet, plan: list[list[int]],
+            text_emb: dict[str, torch.Tensor], test: FeatureSet) -> None:
+    """Task text vectors, Universal Model accuracies, weight statistics and the manifest (last)."""
+    task_classes = tasks.padded()
+    mask = task_classes >= 0
+    task_text = {f"v_c/{variant}": fuse_features(e[task_classes.clamp_min(0)], mask) for variant, e in text_emb.items()}
+    task_text.update({f"class_emb/{variant}": e for variant, e in text_emb.items()})
+    save_checked(directory / "task_text.safetensors", task_text, {"artifact": "task_text"})
+
+    universal = load_checked(directory / "universal.safetensors")[0]["theta"]
+    universal_acc = task_accuracy(universal.expand(len(tasks), -1), test.X, test.y, text_emb["prompt"], task_classes, spec)
+    shards, rows, thetas, seconds = [], {}, [], 0.0
+    for s, ids in enumerate(plan):
+        path = directory / "shards" / f"shard_{s:05d}.safetensors"
+        tensors, meta = load_checked(path, expect={"task_ids": ids})
+        shards.append({"file": f"shards/{path.name}", "sha256": meta["sha256"], "task_ids": ids})
+        seconds += meta["seconds"]
+        thetas.append(tensors["theta"])
+        for j, i in enumerate(ids):
+            rows[i] = {"id": i, "classes": list(tasks.classes[i]), "k": len(tasks.classes[i]), "split": tasks.split[i],
+                       "seed": cfg.task_seed(i), "shard": s, "test_accuracy": float(tensors["test_accuracy"][j]),
+                       "universal_accuracy": float(universal_acc[i])}
+    stats = weight_stats(torch.cat(thetas), spec)
+    atomic_write_text(directory / "weight_stats.json", json.dumps(stats, indent=1))
+    metas = {name: load_checked(directory / f"{name}.safetensors")[1] for name in ("stage1", "universal", "task_text")}
+    seconds += metas["stage1"]["seconds"] + metas["universal"]["seconds"]
+    manifest = {"format": FORMAT, "tasks": [rows[i] for i in range(len(tasks))], "shards": shards,
+                "files": {f"{k}.safetensors": m["sha256"] for k, m in metas.items()},
+                # Training compute summed over stage 1, the Universal Model and every shard, so a
+                # resumed build reports what the whole zoo cost.
+                "train_seconds": round(seconds, 1)}
+    atomic_write_text(directory / "manifest.json", json.dumps(manifest, indent=1))
+
+
+def weight_stats(theta: torch.Tensor, spec: HeadSpec) -> dict:
+    """Per-layer statistics over a stack of heads theta (T, P)."""
+    return {name: {"mean": float(p.mean()), "std": float(p.std()), "min": float(p.min()), "max": float(p.max()),
+                   "mean_abs": float(p.abs().mean()), "numel_per_head": int(p[0].numel())}
+            for name, p in unflatten(theta, spec).items()}
+
+
+@dataclass
+class Zoo:
+    """A loaded, verified zoo: heads theta (T, P) in task-id order and everything about them."""
+
+    directory: Path
+    config: ZooConfig
+    spec: HeadSpec
+    tasks: TaskSet
+    class_names: list[str]
+    source: dict
+    theta: torch.Tensor  # (T, P)
+    train_loss: torch.Tensor  # (T, stage-2 epochs)
+    test_accuracy: torch.Tensor  # (T,)
+    universal_accuracy: torch.Tensor  # (T,)
+    stage1: torch.Tensor  # (P,)
+    universal: torch.Tensor  # (P,)
+    task_text: dict[str, torch.Tensor]  # "v_c/<variant>" (T, D), "class_emb/<variant>" (C, D)
+
+    def table(self):
+        import pandas as pd
+
+        manifest = json.loads((self.directory / "manifest.json").read_text())
+        df = pd.DataFrame(manifest["tasks"])
+        df["class_names"] = [[self.class_names[c] for c in t] for t in df["classes"]]
+        return df
+
+
+def load_zoo(directory: str | Path) -> Zoo:
+    """Load a complete zoo, verifying every file against the manifest's checksums."""
+    directory = Path(directory)
+    manifest_path = directory / "manifest.json"
+    if not manifest_path.exists():
+        raise FileNotFoundError(f"{manifest_path} missing: the zoo in {directory} is incomplete (resume its build)")
+    manifest = json.loads(manifest_path.read_text())
+    config = json.loads((directory / "config.json").read_text())
+    if manifest.get("format") != FORMAT or config.get("format") != FORMAT:
+        raise ValueError(f"{directory}: not a {FORMAT} zoo")
+
+    def checked(rel: str, sha: str) -> dict[str, torch.Tensor]:
+        tensors, meta = load_checked(directory / rel)
+        if meta["sha256"] != sha:
+            raise CorruptArtifactError(f"{directory / rel}: checksum differs from the manifest's")
+        return tensors
+
+    tasks = TaskSet.from_json(json.loads((directory / "tasks.json").read_text()))
+    T = len(tasks)
+    parts = [checked(s["file"], s["sha256"]) for s in manifest["shards"]]
+    order = torch.cat([p["task_ids"] for p in parts]).argsort()
+    cat = {k: torch.cat([p[k] for p in parts])[order] for k in ("theta", "train_loss", "test_accuracy")}
+    if len(order) != T:
+        raise CorruptArtifactError(f"{directory}: shards hold {len(order)} heads for {T} tasks")
+    files = {name.removesuffix(".safetensors"): checked(name, sha) for name, sha in manifest["files"].items()}
+    return Zoo(directory, ZooConfig.from_json(config["config"]), HeadSpec(**config["spec"]), tasks,
+               config["class_names"], config["source"], cat["theta"], cat["train_loss"], cat["test_accuracy"],
+               torch.tensor([t["universal_accuracy"] for t in manifest["tasks"]]),
+               files["stage1"]["theta"], files["universal"]["theta"], files["task_text"])

@@ -1,0 +1,129 @@
+"""The model zoo: build, verified load, tamper detection, kill-and-resume, torchrun shards, export."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.numpy import load_file as load_numpy
+
+from t2wlib.cache import CorruptArtifactError
+from t2wlib.head import task_accuracy
+from t2wlib.zoo import load_zoo
+from t2wlib.zoo_export import export_pairs
+
+sys.path.insert(0, str(Path(__file__).parent))
+import zoo_job  # noqa: E402
+
+JOB = Path(__file__).parent / "zoo_job.py"
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted single-process build."""
+    directory = tmp_path_factory.mktemp("zoo") / "reference"
+    zoo_job.build(directory)
+    return load_zoo(directory)
+
+
+def test_zoo_contents(reference):
+    z = reference
+    T = 40
+    assert z.theta.shape == (T, z.spec.num_params) and z.test_accuracy.shape == (T,)
+    train, test, emb = zoo_job.synthetic_data()
+    # Stored accuracies are those of the stored heads.
+    recomputed = task_accuracy(z.theta, test.X, test.y, emb["prompt"], z.tasks.padded(), z.spec)
+    torch.testing.assert_close(recomputed, z.test_accuracy)
+    assert z.test_accuracy.mean() > 0.9 and z.test_accuracy.mean() >= z.universal_accuracy.mean()
+    assert not torch.equal(z.theta[0], z.stage1)  # fine-tuned away from the stage-1 adapter
+    assert z.task_text["v_c/prompt"].shape == (T, 8) and z.task_text["v_c/description"].shape == (T, 8)
+    table = z.table()
+    assert list(table.split) == list(z.tasks.split) and (table.k == table.classes.map(len)).all()
+    manifest = json.loads((z.directory / "manifest.json").read_text())
+    assert manifest["train_seconds"] > 0 and len(manifest["shards"]) == 10
+    stats = json.loads((z.directory / "weight_stats.json").read_text())
+    assert stats["W1"]["numel_per_head"] == 3 * 16
+
+
+def test_tampered_shard_is_rejected_naming_the_file(reference, tmp_path):
+    import shutil
+
+    copy = tmp_path / "zoo"
+    shutil.copytree(reference.directory, copy)
+    shard = copy / "shards" / "shard_00003.safetensors"
+    raw = bytearray(shard.read_bytes())
+    raw[-5] ^= 0x01
+    shard.write_bytes(bytes(raw))
+    with pytest.raises(CorruptArtifactError, match="shard_00003.safetensors"):
+        load_zoo(copy)
+    # Re-signing the sidecar does not help: the manifest holds the checksum too.
+    meta_path = shard.with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    from t2wlib.cache import sha256_file
+
+    meta["sha256"] = sha256_file(shard)
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(CorruptArtifactError, match="shard_00003.safetensors.*manifest"):
+        load_zoo(copy)
+
+
+def test_killed_build_resumes_to_the_identical_zoo(reference, tmp_path):
+    directory = tmp_path / "killed"
+    with subprocess.Popen([sys.executable, str(JOB), str(directory)], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE) as proc:
+        deadline = time.time() + 120
+        while not list((directory / "shards").glob("shard_*.safetensors")) and time.time() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"build exited early: {proc.stderr.read().decode()}")
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)  # mid-build: some shards done, one usually half-trained
+    done = len(list((directory / "shards").glob("shard_*.safetensors")))
+    assert not (directory / "manifest.json").exists() and done < 10
+    with pytest.raises(FileNotFoundError, match="incomplete"):
+        load_zoo(directory)
+    zoo_job.build(directory)
+    resumed = load_zoo(directory)
+    assert torch.equal(resumed.theta, reference.theta)
+    assert torch.equal(resumed.test_accuracy, reference.test_accuracy)
+    assert resumed.tasks == reference.tasks
+
+
+def test_torchrun_ranks_split_the_shards(reference, tmp_path):
+    directory = tmp_path / "ranks"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                          str(JOB), str(directory)], capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 0, run.stderr[-3000:]
+    ranked = load_zoo(directory)
+    torch.testing.assert_close(ranked.theta, reference.theta)
+    assert ranked.tasks == reference.tasks
+
+
+def test_rebuild_with_another_config_is_refused(reference):
+    with pytest.raises(ValueError, match="different configuration"):
+        zoo_job.build(reference.directory, seed=8)
+
+
+def test_impossible_request_fails_before_any_work(tmp_path):
+    with pytest.raises(ValueError, match="only 50 distinct tasks"):
+        zoo_job.build(tmp_path / "never", num_tasks=1000)
+    assert not (tmp_path / "never").exists()
+
+
+def test_export_loads_without_t2wlib(reference, tmp_path):
+    out = export_pairs(reference, tmp_path / "export")
+    pairs = load_numpy(str(out / "pairs.safetensors"))
+    assert pairs["theta"].shape == (40, reference.spec.num_params) and pairs["v_c_prompt"].shape == (40, 8)
+    assert set(pairs["split"].tolist()) <= {0, 1, 2}
+    tasks = [json.loads(line) for line in (out / "tasks.jsonl").read_text().splitlines()]
+    assert len(tasks) == 40 and tasks[0]["prompts"][0].startswith("A photo of")
+    assert tasks[3]["class_names"] == [zoo_job.CLASSES[c] for c in tasks[3]["classes"]]
+    readme = (out / "README.md").read_text()
+    assert f"P = {reference.spec.num_params}" in readme and "W1 (r x F)" in readme
