@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
+import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .features import FeatureSet
+from .zoo import Zoo
 
 
 def linear_probe(train: FeatureSet, test: FeatureSet, seed: int = 0, C: float = 0.1) -> dict:
@@ -27,3 +31,18 @@ def linear_probe(train: FeatureSet, test: FeatureSet, seed: int = 0, C: float = 
         "test_accuracy": float(clf.score(test.X.numpy(), test.y.numpy())),
         "majority_baseline": float(majority),
     }
+
+
+def zoo_summary(zoo: Zoo) -> pd.DataFrame:
+    """One row per task split of a zoo: mean/std test accuracy of the trained heads and of the
+    Universal Model on the same tasks, chance level, and the zoo's training compute."""
+    df = zoo.table()
+    train_s = json.loads((zoo.directory / "manifest.json").read_text())["train_seconds"]
+    rows = []
+    for split, g in df.groupby("split", sort=False):
+        rows.append({"dataset": zoo.source.get("dataset"), "split": split, "tasks": len(g), "mean_k": g.k.mean(),
+                     "trained_mean": g.test_accuracy.mean(), "trained_std": g.test_accuracy.std(),
+                     "universal_mean": g.universal_accuracy.mean(), "universal_std": g.universal_accuracy.std(),
+                     "trained_minus_universal": (g.test_accuracy - g.universal_accuracy).mean(),
+                     "chance": (1 / g.k).mean(), "zoo_train_seconds": train_s})
+    return pd.DataFrame(rows)

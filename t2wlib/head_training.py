@@ -44,10 +44,10 @@ def schedule(n: int, cfg: HeadTrainConfig, seed: int) -> torch.Tensor:
     return out.reshape(cfg.epochs * per_epoch, cfg.batch_size)
 
 
-def _task_loss(theta, x, labels, valid, class_emb, class_valid, spec):
-    """Mean cross-entropy per head: theta (H, P), x (H, B, F), labels (H, B) local class ids,
-    valid (H, B), class_emb (H, K, D), class_valid (H, K) -> (H,)."""
-    logits = head_logits(theta, x, class_emb, spec)  # (H, B, K)
+def _task_loss(theta, X, rows, labels, valid, class_emb, class_valid, spec):
+    """Mean cross-entropy per head: theta (H, P), X (N, F) with rows (H, B) each head's samples,
+    labels (H, B) local class ids, valid (H, B), class_emb (H, K, D), class_valid (H, K) -> (H,)."""
+    logits = head_logits(theta, X, class_emb, spec, rows=rows)  # (H, B, K)
     logits = logits.masked_fill(~class_valid.unsqueeze(1), float("-inf"))
     ce = Fn.cross_entropy(logits.transpose(1, 2), labels.clamp_min(0), reduction="none")  # (H, B)
     return (ce * valid).sum(1) / valid.sum(1).clamp_min(1)
@@ -92,11 +92,10 @@ def train_heads(theta0: torch.Tensor, X: torch.Tensor, y: torch.Tensor, class_em
         batch = idx[:, s]  # (H, B)
         valid = batch >= 0
         active = valid.any(1, keepdim=True)  # (H, 1): heads with a minibatch at this step
-        rows = batch.clamp_min(0).flatten()
-        x = X.index_select(0, rows).view(H, cfg.batch_size, -1)  # (H, B, F); much faster than X[batch]
-        labels = local[heads, y[rows].view(H, -1)]  # (H, B)
+        rows = batch.clamp_min(0)  # (H, B) rows of X
+        labels = local[heads, y[rows]]  # (H, B)
         theta.requires_grad_(True)
-        loss = _task_loss(theta, x, labels, valid.float(), task_emb, class_valid, spec)  # (H,)
+        loss = _task_loss(theta, X, rows, labels, valid.float(), task_emb, class_valid, spec)  # (H,)
         (grad,) = torch.autograd.grad(loss.sum(), theta)  # head i's gradient is that of its own loss
         with torch.no_grad():
             theta = theta.detach()

@@ -90,3 +90,43 @@ def similarity_heatmaps(embeddings: dict[str, torch.Tensor], class_names: list[s
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def zoo_accuracy_by_k(tables: dict[str, pd.DataFrame]) -> plt.Figure:
+    """Per dataset: test accuracy of trained task heads and of the Universal Model on the same tasks, by k."""
+    fig, axes = plt.subplots(1, len(tables), figsize=(6 * len(tables), 4), squeeze=False)
+    for ax, (name, df) in zip(axes[0], tables.items()):
+        long = pd.concat([df.assign(head="trained task head", accuracy=df.test_accuracy),
+                          df.assign(head="Universal Model", accuracy=df.universal_accuracy)])
+        sns.boxplot(long, x="k", y="accuracy", hue="head", ax=ax, fliersize=1.5, linewidth=0.8)
+        ks = sorted(df.k.unique())
+        ax.plot(range(len(ks)), [1 / k for k in ks], "k:", lw=1, label="chance (1/k)")
+        ax.set_title(f"{name}: {len(df)} tasks", fontsize=10)
+        ax.set_ylim(0, 1.02)
+        ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def zoo_weight_projection(thetas: dict[str, torch.Tensor], tables: dict[str, pd.DataFrame]) -> plt.Figure:
+    """PCA of each zoo's flattened head weights (T, P), coloured by k, seen tasks as dots, unseen as crosses."""
+    from sklearn.decomposition import PCA
+
+    fig, axes = plt.subplots(1, len(thetas), figsize=(5.5 * len(thetas), 4.5), squeeze=False)
+    for ax, (name, theta) in zip(axes[0], thetas.items()):
+        df = tables[name]
+        pca = PCA(n_components=2).fit(theta.numpy())
+        xy = pca.transform(theta.numpy())
+        for split, marker in (("seen", "o"), ("unseen", "x"), ("heldout", "^")):
+            m = (df.split == split).to_numpy()
+            if m.any():
+                sc = ax.scatter(xy[m, 0], xy[m, 1], c=df.k[m], cmap="viridis", s=8, marker=marker, label=split,
+                                vmin=df.k.min(), vmax=df.k.max(), linewidths=0.8)
+        fig.colorbar(sc, ax=ax, label="k (classes in the task)")
+        ev = pca.explained_variance_ratio_
+        ax.set_xlabel(f"PC1 ({ev[0]:.0%} of variance)")
+        ax.set_ylabel(f"PC2 ({ev[1]:.0%})")
+        ax.set_title(f"{name}: zoo head weights", fontsize=10)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

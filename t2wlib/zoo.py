@@ -74,6 +74,11 @@ class ZooConfig:
         return self.seed * 1_000_003 + task_id
 
 
+def zoo_path(artifacts: str | Path, profile: str, dataset: str) -> Path:
+    """Where the pipeline keeps the zoo of `dataset` for `profile`."""
+    return Path(artifacts) / "zoo" / profile / dataset
+
+
 def zoo_config(profile, seed: int) -> ZooConfig:
     """The ZooConfig a profile (t2wlib.profiles.Profile) asks for."""
     stage = HeadTrainConfig(epochs=profile.stage2_epochs, lr=profile.zoo_lr, batch_size=profile.zoo_batch_size)

@@ -89,3 +89,15 @@ def test_task_membership_rejects_out_of_range_classes():
 def test_bad_spec():
     with pytest.raises(ValueError, match="hidden must be positive"):
         HeadSpec(4, 0, 4)
+
+
+@pytest.mark.parametrize("dense_threshold", [0, 10**9], ids=["gather", "dense"])
+def test_rows_form_equals_explicit_per_head_batches(monkeypatch, dense_threshold):
+    import t2wlib.head as head
+
+    monkeypatch.setattr(head, "DENSE_FIRST_LAYER", dense_threshold)
+    theta = _theta(3, seed=6)
+    g = torch.Generator().manual_seed(7)
+    X, e = torch.randn(20, 12, generator=g, dtype=torch.float64), torch.randn(3, 4, 7, generator=g, dtype=torch.float64)
+    rows = torch.randint(0, 20, (3, 5), generator=g)
+    torch.testing.assert_close(head_logits(theta, X, e, SPEC, rows=rows), head_logits(theta, X[rows], e, SPEC))
