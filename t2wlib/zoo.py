@@ -33,7 +33,8 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from .cache import CacheCorruptionWarning, CorruptArtifactError, atomic_write_text, load_checked, save_checked
+from .cache import (CacheCorruptionWarning, CorruptArtifactError, atomic_write_text, key_digest, load_checked,
+                    save_checked)
 from .features import FeatureSet
 from .head import CLIPAdapter, HeadSpec, task_accuracy, unflatten
 from .head_training import HeadTrainConfig, train_heads
@@ -74,13 +75,20 @@ class ZooConfig:
         return self.seed * 1_000_003 + task_id
 
 
-def zoo_path(artifacts: str | Path, profile: str, dataset: str) -> Path:
-    """Where the pipeline keeps the zoo of `dataset` for `profile`."""
-    return Path(artifacts) / "zoo" / profile / dataset
+def zoo_path(artifacts: str | Path, profile, dataset: str) -> Path:
+    """Where the pipeline keeps the zoo of `dataset` for a profile (t2wlib.profiles.Profile): the
+    folder name carries a digest of everything the zoo depends on, so a changed profile builds a
+    new zoo instead of mixing with an old one."""
+    inputs = {"zoo": zoo_config(profile).to_json(),
+              "features": [profile.backbone, profile.text_encoder, profile.image_size, profile.train_per_class,
+                           profile.test_per_class, profile.data_seed]}
+    return Path(artifacts) / "zoo" / profile.name / f"{dataset}-{key_digest(inputs)[:10]}"
 
 
-def zoo_config(profile, seed: int) -> ZooConfig:
-    """The ZooConfig a profile (t2wlib.profiles.Profile) asks for."""
+def zoo_config(profile, seed: int | None = None) -> ZooConfig:
+    """The ZooConfig a profile (t2wlib.profiles.Profile) asks for; the zoo is part of the data, so
+    its seed defaults to the profile's data seed, not the experiment seeds."""
+    seed = profile.data_seed if seed is None else seed
     stage = HeadTrainConfig(epochs=profile.stage2_epochs, lr=profile.zoo_lr, batch_size=profile.zoo_batch_size)
     return ZooConfig(num_tasks=profile.zoo_tasks, k_range=tuple(profile.zoo_k), hidden=profile.hidden,
                      stage1=dataclasses.replace(stage, epochs=profile.stage1_epochs), stage2=stage,
