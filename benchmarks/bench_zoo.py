@@ -46,10 +46,10 @@ def authors_loop(theta0, images, y, class_emb, classes, seed, cfg, spec, backbon
     opt = torch.optim.Adam(head.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps)
     for batch in schedule(len(rows), cfg, seed):
         sel = rows[batch[batch >= 0]]
-        with torch.inference_mode():
+        with torch.no_grad():
             feats = backbone.trunk(preprocess(images.subset(sel.numpy()).uint8_batch(0, len(sel))))
         target = torch.tensor([local[int(c)] for c in y[sel]])
-        loss = Fn.cross_entropy(head.logits(feats.clone(), class_emb[classes_t]), target)
+        loss = Fn.cross_entropy(head.logits(feats, class_emb[classes_t]), target)
         opt.zero_grad()
         loss.backward()
         opt.step()

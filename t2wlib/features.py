@@ -29,7 +29,9 @@ class FeatureSet:
     index: torch.Tensor  # (N,) int64: row i is image index[i] of load_split(dataset, split)
 
 
-@torch.inference_mode()
+# no_grad, not inference_mode: the features feed autograd later (head training), which refuses
+# to save inference tensors.
+@torch.no_grad()
 def extract_features(images: ImageSplit, backbone: Backbone, image_size: int, batch_size: int = 64,
                      device: str = "cpu", progress: bool = True) -> torch.Tensor:
     """Run the frozen backbone over every image: -> (N, F) float32 on the CPU.

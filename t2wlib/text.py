@@ -25,7 +25,7 @@ class TextEncoder:
     weights: str  # what was loaded: a path, "openai", or "random" (tests only)
     _encode: Callable[[list[str]], torch.Tensor]
 
-    @torch.inference_mode()
+    @torch.no_grad()  # not inference_mode: embeddings feed autograd later (head training)
     def encode(self, texts: list[str]) -> torch.Tensor:
         if not texts:
             raise ValueError("encode needs at least one text")

@@ -71,6 +71,7 @@ def test_features_are_computed_once_and_keyed_by_preprocessing(tmp_path, monkeyp
     kwargs = dict(per_class=2, data_seed=0, progress=False)
     first = dataset_features("digits", "test", bb, cache, image_size=32, **kwargs)
     assert first.X.shape == (20, 512) and sorted(first.y.tolist()) == sorted(list(range(10)) * 2)
+    assert not first.X.is_inference()  # fresh features must be usable in autograd (head training)
 
     def must_not_run(*a, **k):
         raise AssertionError("backbone ran although the features are cached")

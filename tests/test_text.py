@@ -18,7 +18,7 @@ def minilm():
 def test_minilm_is_deterministic_and_normalised(minilm):
     texts = task_text.prompts(["sneaker", "ankle boot", "dress"])
     a, b = minilm.encode(texts), load_text_encoder("minilm").encode(texts)
-    assert a.shape == (3, 384) and minilm.dim == 384
+    assert a.shape == (3, 384) and minilm.dim == 384 and not a.is_inference()  # usable in autograd
     assert torch.equal(a, minilm.encode(texts))
     torch.testing.assert_close(a, b)
     torch.testing.assert_close(a.norm(dim=-1), torch.ones(3))
