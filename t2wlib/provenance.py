@@ -16,8 +16,13 @@ from .cache import atomic_write_text
 PROVENANCE_FILE = "provenance.json"
 
 
+# Outputs that runs write into tracked folders; their changes do not make the code "dirty".
+OUTPUT_PATHS = ("figures", "benchmarks/results")
+
+
 def git_commit() -> str:
-    """HEAD of the repository holding t2wlib, with '+dirty' when tracked files differ; 'unknown' outside git."""
+    """HEAD of the repository holding t2wlib, with '+dirty' when tracked files other than run
+    outputs differ; 'unknown' outside git."""
     repo = Path(__file__).resolve().parent.parent
 
     def git(*args):
@@ -27,7 +32,8 @@ def git_commit() -> str:
         head = git("rev-parse", "HEAD")
         if head.returncode != 0:
             return "unknown"
-        dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip()
+        excludes = [f":(exclude){p}" for p in OUTPUT_PATHS]
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", *excludes).stdout.strip()
         return head.stdout.strip() + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"

@@ -1,0 +1,76 @@
+"""Weight tokenizer: layer-wise blocks, exact inverse, [-1, 1] range, symmetry in token space."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from t2wlib.head import HeadSpec, head_logits, permute_hidden
+from t2wlib.tokenize import WeightTokenizer, block_layout
+
+SPEC = HeadSpec(12, 3, 7)  # P = 36 + 3 + 21 + 7 = 67
+
+
+@pytest.fixture(scope="module")
+def zoo():
+    g = torch.Generator().manual_seed(0)
+    scales = torch.linspace(0.1, 3.0, SPEC.num_params, dtype=torch.float64)
+    return torch.randn(50, SPEC.num_params, generator=g, dtype=torch.float64) * scales + 0.5
+
+
+def test_blocks_never_mix_layers():
+    index = block_layout(SPEC, 8)
+    # W1: 36 -> 5 blocks, b1: 3 -> 1, W2: 21 -> 3, b2: 7 -> 1
+    assert index.shape == (10, 8)
+    assert index[4].tolist() == [32, 33, 34, 35, -1, -1, -1, -1]  # W1's last block, padded
+    assert index[5].tolist()[:4] == [36, 37, 38, -1]  # b1 starts a new block
+    real = index[index >= 0]
+    assert torch.equal(real, torch.arange(SPEC.num_params))
+
+
+@pytest.mark.parametrize("mode", ["minmax", "standard"])
+def test_decode_inverts_encode(zoo, mode):
+    tok = WeightTokenizer.fit(zoo, SPEC, block_size=8, mode=mode)
+    tokens = tok.encode(zoo)
+    assert tokens.shape == (50, 10, 8) and (tokens[:, ~tok.mask] == 0).all()
+    torch.testing.assert_close(tok.decode(tokens), zoo, rtol=0, atol=1e-12)
+    f32 = tok.decode(tok.encode(zoo.float()))
+    torch.testing.assert_close(f32, zoo.float(), rtol=1e-6, atol=1e-6)
+
+
+def test_minmax_maps_the_fitted_zoo_into_minus_one_one(zoo):
+    tokens = WeightTokenizer.fit(zoo, SPEC, 8).encode(zoo)
+    real = tokens[:, WeightTokenizer.fit(zoo, SPEC, 8).mask]
+    assert real.min() == pytest.approx(-1.0) and real.max() == pytest.approx(1.0)
+
+
+def test_standard_mode_standardises_each_parameter(zoo):
+    tok = WeightTokenizer.fit(zoo, SPEC, 8, mode="standard")
+    real = tok.encode(zoo)[:, tok.mask]  # (T, P) in token order
+    torch.testing.assert_close(real.mean(0), torch.zeros(SPEC.num_params, dtype=torch.float64), atol=1e-12, rtol=0)
+    torch.testing.assert_close(real.std(0), torch.ones(SPEC.num_params, dtype=torch.float64), atol=1e-12, rtol=0)
+
+
+def test_permutation_in_token_space_matches_weight_space(zoo):
+    tok = WeightTokenizer.fit(zoo, SPEC, 8)
+    perm = torch.stack([torch.randperm(3, generator=torch.Generator().manual_seed(i)) for i in range(50)])
+    permuted = tok.permute(tok.encode(zoo), perm)
+    torch.testing.assert_close(tok.decode(permuted), permute_hidden(zoo, perm, SPEC), rtol=0, atol=1e-12)
+    x, e = torch.randn(4, 12, dtype=torch.float64), torch.randn(2, 7, dtype=torch.float64)
+    torch.testing.assert_close(head_logits(tok.decode(permuted), x, e, SPEC), head_logits(zoo, x, e, SPEC))
+    # Linear part on a noise-like tensor: decode(x + eps) - decode(x) transforms like g.
+    eps = torch.randn(50, 10, 8, dtype=torch.float64) * tok.mask
+    moved = tok.decode(tok.permute(tok.encode(zoo) + eps, perm)) - tok.decode(permuted)
+    torch.testing.assert_close(tok.decode(permuted + tok.permute(eps, perm, linear=True)) - tok.decode(permuted), moved)
+
+
+def test_state_roundtrip_and_bad_input(zoo):
+    tok = WeightTokenizer.fit(zoo, SPEC, 8)
+    again = WeightTokenizer.from_state(tok.config(), tok.state_dict())
+    assert torch.equal(again.encode(zoo), tok.encode(zoo))
+    with pytest.raises(ValueError, match="unknown tokenizer mode"):
+        WeightTokenizer.fit(zoo, SPEC, 8, mode="zscore")
+    with pytest.raises(ValueError, match="fit needs"):
+        WeightTokenizer.fit(zoo[:, :-1], SPEC, 8)
+    with pytest.raises(ValueError, match="block_size"):
+        block_layout(SPEC, 0)
