@@ -66,5 +66,5 @@ def test_discriminator_separates_real_from_fake():
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert float(loss) < 0.1 < first
+    assert loss.item() < 0.1 < first
     assert (generator_adversarial_loss(disc, fake) > generator_adversarial_loss(disc, real)).float().mean() > 0.9
