@@ -1,0 +1,211 @@
+"""Training the T2W generator (paper §3.5, §4.1): L = L_diff + λ1 L_sym + λ2 L_adv.
+
+Adam (4e-4), cosine learning rate with linear warmup, gradient clipping (0.1), an EMA of the
+weights, bf16 autocast on CUDA, and the discriminator trained alternately (Adam, 1e-2). Data order
+and noise come from generators seeded per (seed, epoch) and (seed, step), so a run resumed from a
+checkpoint continues exactly as an uninterrupted one. Under torchrun (torch.distributed initialised)
+each rank takes its slice of every batch and gradients are averaged across ranks with all_reduce:
+DDP's effect, done explicitly because a step runs the denoiser twice (L_sym) and the discriminator
+twice, which DDP's reducer does not allow within one backward.
+
+The trainer knows nothing of the model's internals: it calls the diffusion's `training_losses`,
+`losses.symmetry_loss` and the discriminator.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from safetensors.torch import load_file, save_file
+
+from .cache import atomic_write, atomic_write_text
+from .diffusion import GaussianDiffusion
+from .losses import Discriminator, discriminator_loss, generator_adversarial_loss, permutation_augment, symmetry_loss
+from .tokenize import WeightTokenizer
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation of the generator; defaults are the paper's (§4.1) where it gives them."""
+
+    epochs: int
+    batch_size: int = 32
+    lr: float = 4e-4
+    warmup_epochs: int = 5
+    grad_clip: float = 0.1
+    lambda_sym: float = 0.1  # λ1
+    lambda_adv: float = 0.01  # λ2: "a hyperparameter" in the paper; small, as L_adv's scale is ~1
+    disc_lr: float = 1e-2
+    disc_every: int = 1  # discriminator steps alternate with generator steps
+    augment: bool = False  # App. A's alternative: train on g·x_0 (usually with lambda_sym = 0)
+    text_dropout: float = 0.0  # > 0 enables classifier-free guidance
+    ema_decay: float = 0.999
+    checkpoint_every: int = 500  # steps
+    seed: int = 42
+
+
+def _rank_world() -> tuple[int, int]:
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
+
+
+def _average_gradients(module: torch.nn.Module, world: int) -> None:
+    if world > 1:
+        for p in module.parameters():
+            if p.grad is not None:
+                dist.all_reduce(p.grad)
+                p.grad /= world
+
+
+def lr_factor(step: int, warmup: int, total: int) -> float:
+    """Linear warmup to 1 over `warmup` steps, then cosine decay to 0 at `total`."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+
+class Trainer:
+    """Trains a denoiser on the seen zoo's tokens x0 (T, N, s) with task text vectors v_c (T, D)."""
+
+    def __init__(self, model: torch.nn.Module, diffusion: GaussianDiffusion, tokenizer: WeightTokenizer,
+                 x0: torch.Tensor, v_c: torch.Tensor, cfg: TrainConfig, directory: str | Path,
+                 device: str = "cpu"):
+        if len(x0) != len(v_c) or len(x0) < cfg.batch_size:
+            raise ValueError(f"need as many text vectors as weights and >= batch_size ({cfg.batch_size}) "
+                             f"tasks; got {len(x0)} weights, {len(v_c)} text vectors")
+        self.cfg, self.diffusion, self.tokenizer, self.device = cfg, diffusion, tokenizer, device
+        self.directory = Path(directory)
+        self.rank, self.world = _rank_world()
+        self.x0, self.v_c = x0.float().to(device), v_c.float().to(device)
+        self.mask = tokenizer.mask.to(device)
+        self.model = model.to(device)
+        self.ema = copy.deepcopy(self.model).requires_grad_(False)
+        self.disc = Discriminator(model.num_tokens, model.block_size).to(device)
+        if self.world > 1:  # every rank starts from rank 0's weights
+            for module in (self.model, self.ema, self.disc):
+                for tensor in module.state_dict().values():
+                    dist.broadcast(tensor, src=0)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.disc_opt = torch.optim.Adam(self.disc.parameters(), lr=cfg.disc_lr)
+        self.steps_per_epoch = len(x0) // cfg.batch_size
+        self.total_steps = cfg.epochs * self.steps_per_epoch
+        self.step = 0
+        self.amp = torch.device(device).type == "cuda"
+
+    # --- one step -------------------------------------------------------------------------------
+    def _batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Generator]:
+        epoch, i = divmod(step, self.steps_per_epoch)
+        order = torch.randperm(len(self.x0), generator=torch.Generator().manual_seed(self.cfg.seed * 100_003 + epoch))
+        rows = order[i * self.cfg.batch_size:(i + 1) * self.cfg.batch_size]
+        rows = rows.chunk(self.world)[self.rank] if self.world > 1 else rows
+        g = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + step * self.world + self.rank)
+        return self.x0[rows.to(self.device)], self.v_c[rows.to(self.device)], g
+
+    def train_step(self) -> dict[str, float]:
+        cfg = self.cfg
+        x0, v_c, g = self._batch(self.step)
+        if cfg.augment:
+            x0 = permutation_augment(x0, self.tokenizer, g).float()
+        t = torch.randint(0, self.diffusion.num_steps, (len(x0),), generator=g).to(self.device)
+        noise = torch.randn(x0.shape, generator=g).to(self.device)
+        v_in = self.model.drop_text(v_c, cfg.text_dropout, g)
+        for group in self.opt.param_groups:
+            group["lr"] = cfg.lr * lr_factor(self.step, cfg.warmup_epochs * self.steps_per_epoch, self.total_steps)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp):
+            out = self.diffusion.training_losses(self.model, x0, t, {"v_c": v_in}, noise=noise, mask=self.mask)
+            terms = {"diff": out["loss"].mean()}
+            if cfg.lambda_sym > 0:
+                terms["sym"] = symmetry_loss(self.model, out["x_t"], t, {"v_c": v_in}, self.tokenizer,
+                                             self.diffusion.prediction, g, output=out["output"]).mean()
+            x0_hat = out["output"] if self.diffusion.prediction == "x0" else \
+                self.diffusion.x0_from_eps(out["x_t"], t, out["output"])
+            x0_hat = x0_hat * self.mask
+            if cfg.lambda_adv > 0:
+                terms["adv"] = generator_adversarial_loss(self.disc, x0_hat.float()).mean()
+        loss = terms["diff"] + cfg.lambda_sym * terms.get("sym", 0.0) + cfg.lambda_adv * terms.get("adv", 0.0)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        _average_gradients(self.model, self.world)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.opt.step()
+        self.disc_opt.zero_grad(set_to_none=True)  # L_adv's backward reached D too: discard it
+        with torch.no_grad():
+            for e, p in zip(self.ema.parameters(), self.model.parameters()):
+                e.lerp_(p, 1 - cfg.ema_decay)
+        if cfg.lambda_adv > 0 and self.step % cfg.disc_every == 0:
+            d_loss = discriminator_loss(self.disc, x0, x0_hat.float())
+            d_loss.backward()
+            _average_gradients(self.disc, self.world)
+            self.disc_opt.step()
+            self.disc_opt.zero_grad(set_to_none=True)
+            terms["disc"] = d_loss
+        self.step += 1
+        return {"step": self.step, "loss": loss.item(), **{k: v.item() for k, v in terms.items()},
+                "grad_norm": float(grad_norm), "lr": self.opt.param_groups[0]["lr"]}
+
+    # --- the loop, checkpoints, curves ------------------------------------------------------------
+    def fit(self, max_steps: int | None = None, progress: bool = True) -> list[dict]:
+        """Train to the end (or `max_steps` more steps), resuming from the latest checkpoint."""
+        self.load_checkpoint()
+        # Records past the checkpoint (a crash between the curve and the state writes) are redone.
+        kept = [r for r in self.curves() if r["step"] <= self.step]
+        if self.rank == 0 and self.directory.exists():
+            atomic_write_text(self.directory / "curves.jsonl", "".join(json.dumps(r) + "\n" for r in kept))
+        stop = self.total_steps if max_steps is None else min(self.total_steps, self.step + max_steps)
+        history, start = [], time.perf_counter()
+        while self.step < stop:
+            record = self.train_step()
+            history.append(record)
+            if self.step % self.cfg.checkpoint_every == 0 or self.step == stop:
+                self.save_checkpoint(history)
+                history = []
+                if progress and self.rank == 0:
+                    print(f"[train] step {self.step}/{self.total_steps} loss {record['loss']:.4f} "
+                          f"({time.perf_counter() - start:.0f} s)", flush=True)
+        return self.curves()
+
+    def _paths(self):
+        return {name: self.directory / f"{name}.safetensors" for name in ("model", "ema", "disc")}
+
+    def save_checkpoint(self, history: list[dict]) -> None:
+        """Model, EMA, discriminator (safetensors), optimiser states and step (weights-only torch file),
+        and the loss curve so far; every file atomically, the step file last."""
+        if self.rank != 0:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for name, path in self._paths().items():
+            module = {"model": self.model, "ema": self.ema, "disc": self.disc}[name]
+            state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+            atomic_write(path, lambda tmp, s=state: save_file(s, str(tmp)))
+        curves = self.directory / "curves.jsonl"
+        old = curves.read_text() if curves.exists() else ""
+        atomic_write_text(curves, old + "".join(json.dumps(r) + "\n" for r in history))
+        state = {"step": self.step, "opt": self.opt.state_dict(), "disc_opt": self.disc_opt.state_dict(),
+                 "config": json.dumps(dataclasses.asdict(self.cfg))}
+        atomic_write(self.directory / "state.pt", lambda tmp: torch.save(state, tmp))
+
+    def load_checkpoint(self) -> bool:
+        """Resume from `directory` if it holds a checkpoint of the same config; False if none."""
+        path = self.directory / "state.pt"
+        if not path.exists():
+            return False
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        if json.loads(state["config"]) != json.loads(json.dumps(dataclasses.asdict(self.cfg))):
+            raise ValueError(f"{path} was written with another training config; use a new directory")
+        for name, p in self._paths().items():
+            {"model": self.model, "ema": self.ema, "disc": self.disc}[name].load_state_dict(load_file(p, device=str(self.device)))
+        self.opt.load_state_dict(state["opt"])
+        self.disc_opt.load_state_dict(state["disc_opt"])
+        self.step = int(state["step"])
+        return True
+
+    def curves(self) -> list[dict]:
+        path = self.directory / "curves.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
