@@ -6,11 +6,13 @@ import json
 
 import numpy as np
 import pandas as pd
+import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .features import FeatureSet
+from .head import task_accuracy
 from .zoo import Zoo
 
 
@@ -46,3 +48,14 @@ def zoo_summary(zoo: Zoo) -> pd.DataFrame:
                      "trained_minus_universal": (g.test_accuracy - g.universal_accuracy).mean(),
                      "chance": (1 / g.k).mean(), "zoo_train_seconds": train_s})
     return pd.DataFrame(rows)
+
+
+def generated_heads_report(zoo: Zoo, theta: torch.Tensor, test: FeatureSet, ids: list[int]) -> dict:
+    """Generated heads θ (len(ids), P) for zoo tasks `ids` against the trained heads of the same
+    tasks: mean test accuracy of both, the Universal Model's, and the weight MSE."""
+    classes = zoo.tasks.padded(ids)
+    acc = task_accuracy(theta, test.X, test.y, zoo.task_text["class_emb/prompt"], classes, zoo.spec)
+    return {"dataset": zoo.source.get("dataset"), "tasks": len(ids), "generated_mean": float(acc.mean()),
+            "trained_mean": float(zoo.test_accuracy[ids].mean()), "universal_mean": float(zoo.universal_accuracy[ids].mean()),
+            "generated_over_trained": float(acc.mean() / zoo.test_accuracy[ids].mean()),
+            "weight_mse": float(((theta - zoo.theta[ids]) ** 2).mean())}

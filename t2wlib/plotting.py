@@ -130,3 +130,20 @@ def zoo_weight_projection(thetas: dict[str, torch.Tensor], tables: dict[str, pd.
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def loss_curves(curves: dict[str, list[dict]], smooth: int = 20) -> plt.Figure:
+    """Generator training: each loss term (L_diff, L_sym, L_adv, the discriminator's) against the
+    step, one panel per dataset, a running mean over `smooth` steps."""
+    fig, axes = plt.subplots(1, len(curves), figsize=(6 * len(curves), 4), squeeze=False)
+    for ax, (name, records) in zip(axes[0], curves.items()):
+        df = pd.DataFrame(records)
+        for term, label in (("diff", "L_diff"), ("sym", "L_sym"), ("adv", "L_adv"), ("disc", "discriminator")):
+            if term in df:
+                ax.plot(df.step, df[term].rolling(smooth, min_periods=1).mean(), label=label, lw=1.2)
+        ax.set_yscale("log")
+        ax.set_xlabel("step")
+        ax.set_title(f"{name}: generator training", fontsize=10)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -51,3 +51,43 @@ def test_data_stage_outputs(smoke_run):
     assert produced <= set(provenance)
     assert all(provenance[n]["profile"] == "smoke" and provenance[n]["commit"] for n in produced)
     assert list((RUN / "artifacts" / "cache" / "features").glob("*.safetensors"))
+
+
+@pytest.mark.pipeline
+def test_training_stage_outputs(smoke_run):
+    figs = RUN / "figures"
+    assert (figs / "train_loss.png").stat().st_size > 10_000
+    summary = pd.read_csv(figs / "train_summary.csv")
+    assert set(summary.dataset) == {"fashion-mnist", "digits"} and (summary.steps > 0).all()
+    for name in summary.generator:
+        folder = next((RUN / "artifacts" / "generator" / "smoke").glob(name))
+        assert {"generator.json", "ema.safetensors", "tokenizer.safetensors", "state.pt", "curves.jsonl"} <= {
+            p.name for p in folder.iterdir()}
+
+
+@pytest.mark.pipeline
+def test_generate_and_predict_from_the_command_line(smoke_run, tmp_path):
+    import subprocess
+    import sys
+
+    from t2wlib.data import load_split
+
+    gen = next((RUN / "artifacts" / "generator" / "smoke").glob("fashion-mnist-*"))
+    t2w = [sys.executable, "-m", "t2wlib.cli"]
+    out = tmp_path / "head.safetensors"
+    made = subprocess.run([*t2w, "generate", "--generator", str(gen), "--classes", "sneaker,sandal,bag",
+                           "--out", str(out), "--steps", "5"], capture_output=True, text=True, timeout=300)
+    assert made.returncode == 0, made.stderr[-2000:]
+    split = load_split("fashion-mnist", "test")
+    images = []
+    for i in range(3):
+        images.append(tmp_path / f"img{i}.png")
+        split.image(i).save(images[-1])
+    pred = subprocess.run([*t2w, "predict", "--classifier", str(out), *map(str, images)],
+                          capture_output=True, text=True, timeout=300)
+    assert pred.returncode == 0, pred.stderr[-2000:]
+    lines = [line.split("\t") for line in pred.stdout.strip().splitlines()]
+    assert len(lines) == 3 and all(label in {"sneaker", "sandal", "bag"} and 0 <= float(p) <= 1 for _, label, p in lines)
+    bad = subprocess.run([*t2w, "generate", "--generator", str(gen), "--classes", "bag,Bag", "--out",
+                          str(tmp_path / "bad.safetensors")], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "duplicate class" in bad.stderr and not (tmp_path / "bad.safetensors").exists()

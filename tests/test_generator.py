@@ -1,0 +1,80 @@
+"""Generator bundle and text -> classifier: save/load with shape checks, sampling, clear errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from t2wlib.classifier import Classifier, check_classes
+from t2wlib.generator import T2WGenerator, train_generator
+from t2wlib.head import HeadSpec
+from t2wlib.profiles import get_profile
+from t2wlib.zoo import load_zoo
+
+sys.path.insert(0, str(Path(__file__).parent))
+import zoo_job  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gen")
+    zoo_job.build(root / "zoo")
+    zoo = load_zoo(root / "zoo")
+    profile = get_profile("smoke", block_size=8, gen_epochs=2, gen_batch_size=8)
+    gen, curves = train_generator(root / "generator", zoo, profile, seed=3, progress=False)
+    return root / "generator", gen, curves, zoo
+
+
+def test_train_save_load_and_sample(trained):
+    directory, gen, curves, zoo = trained
+    assert len(curves) == 2 * (len(zoo.tasks.ids("seen")) // 8) and {"diff", "sym", "adv", "disc"} <= set(curves[0])
+    again = T2WGenerator.load(directory)
+    v = zoo.task_text["v_c/prompt"][:3]
+    a = gen.sample(v, steps=5, seed=1)
+    assert a.shape == (3, zoo.spec.num_params) and torch.isfinite(a).all()
+    assert torch.equal(a, again.sample(v, steps=5, seed=1))  # deterministic given the seed
+    b, trajectory = again.sample(v, sampler="ddpm", seed=1, record=True)
+    assert len(trajectory) == gen.diffusion.num_steps and torch.equal(trajectory[-1][1], b)
+
+
+def test_checkpoint_of_the_wrong_shape_is_rejected(trained, tmp_path):
+    import shutil
+
+    directory = trained[0]
+    copy = tmp_path / "g"
+    shutil.copytree(directory, copy)
+    meta = json.loads((copy / "generator.json").read_text())
+    meta["text_dim"] += 1
+    (copy / "generator.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="does not fit generator.json"):
+        T2WGenerator.load(copy)
+    with pytest.raises(FileNotFoundError, match="not a T2W generator"):
+        T2WGenerator.load(tmp_path)
+
+
+def test_sample_rejects_bad_input(trained):
+    gen = trained[1]
+    with pytest.raises(ValueError, match="v_c must be"):
+        gen.sample(torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="unknown sampler"):
+        gen.sample(torch.zeros(1, gen.model.text_dim), sampler="euler")
+
+
+@pytest.mark.parametrize("classes, message", [([], "at least two"), (["cat"], "at least two"), (["cat", " "], "non-empty"),
+                                              (["cat", "dog", "Cat"], "duplicate class 'Cat'")])
+def test_class_lists_are_checked(classes, message):
+    with pytest.raises(ValueError, match=message):
+        check_classes(classes)
+
+
+def test_classifier_file_roundtrip_and_unknown_backbone(tmp_path):
+    spec = HeadSpec(4, 2, 3)
+    clf = Classifier(torch.randn(spec.num_params), torch.randn(2, 3), ["a", "b"], spec, "vgg16", 32, {"seed": 0})
+    loaded = Classifier.load(clf.save(tmp_path / "c.safetensors"))
+    assert loaded.class_names == ["a", "b"] and torch.equal(loaded.theta, clf.theta) and loaded.spec == spec
+    with pytest.raises(KeyError, match="unknown backbone 'vgg16'"):
+        loaded.predict([tmp_path / "none.png"])
