@@ -127,8 +127,9 @@ class Trainer:
             x0_hat = out["output"] if self.diffusion.prediction == "x0" else \
                 self.diffusion.x0_from_eps(out["x_t"], t, out["output"])
             x0_hat = x0_hat * self.mask
+            signal = self.diffusion.alphas_cumprod.to(self.device)[t].float()  # abar_t: see losses.py
             if cfg.lambda_adv > 0:
-                terms["adv"] = generator_adversarial_loss(self.disc, x0_hat.float()).mean()
+                terms["adv"] = generator_adversarial_loss(self.disc, x0_hat.float(), signal)
         loss = terms["diff"] + cfg.lambda_sym * terms.get("sym", 0.0) + cfg.lambda_adv * terms.get("adv", 0.0)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -140,7 +141,7 @@ class Trainer:
             for e, p in zip(self.ema.parameters(), self.model.parameters()):
                 e.lerp_(p, 1 - cfg.ema_decay)
         if cfg.lambda_adv > 0 and self.step % cfg.disc_every == 0:
-            d_loss = discriminator_loss(self.disc, x0, x0_hat.float())
+            d_loss = discriminator_loss(self.disc, x0, x0_hat.float(), signal)
             d_loss.backward()
             _average_gradients(self.disc, self.world)
             self.disc_opt.step()

@@ -27,6 +27,7 @@ def test_roundtrip_and_sidecar(tmp_path):
     assert sidecar["key"] == KEY and sidecar["shapes"] == {"X": [2, 3], "y": [2]} and len(sidecar["sha256"]) == 64
     loaded = cache.load("features", KEY)
     assert all(torch.equal(loaded[k], t[k]) for k in t)
+    assert data.stat().st_mode & 0o044  # readable by others as the umask allows, not mkstemp's 0600
     assert cache.load("features", {**KEY, "split": "test"}) is None
 
 

@@ -1,0 +1,119 @@
+"""Generator speed and sampler quality, side by side in one run, on a trained `cpu` generator.
+
+Measures: training throughput (samples/s) of the profile's DiT with all three losses and with L_diff
+only; time to generate 100 unseen-task heads with DDPM-1000 and DDIM at 50, 20 and 10 steps and
+the mean unseen-task accuracy of each; the latency of one head for a new class list once the model
+is loaded, and of one `t2w generate` command end to end. Prints a table and saves
+benchmarks/results/bench_generate.json.
+
+    .venv/bin/python benchmarks/bench_generate.py [--profile cpu] [--dataset fashion-mnist] [--heads 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from t2wlib import provenance
+from t2wlib.backbones import load_backbone
+from t2wlib.cache import TensorCache, atomic_write_text
+from t2wlib.classifier import text_to_classifier
+from t2wlib.evaluate import generated_heads_report
+from t2wlib.features import profile_features
+from t2wlib.generator import T2WGenerator, generator_path
+from t2wlib.profiles import get_profile
+from t2wlib.text import load_text_encoder
+from t2wlib.tokenize import WeightTokenizer
+from t2wlib.train import Trainer, TrainConfig
+from t2wlib.zoo import load_zoo, zoo_path
+
+REPO = Path(__file__).resolve().parent.parent
+OUT = REPO / "benchmarks" / "results" / "bench_generate.json"
+
+
+def training_throughput(gen: T2WGenerator, zoo, lambdas: tuple[float, float], steps: int = 10) -> float:
+    """Samples per second of Trainer.train_step on the zoo's seen tasks (a scratch copy of the model)."""
+    import copy
+
+    seen = zoo.tasks.ids("seen")
+    tok: WeightTokenizer = gen.tokenizer
+    cfg = TrainConfig(epochs=1, lambda_sym=lambdas[0], lambda_adv=lambdas[1])
+    trainer = Trainer(copy.deepcopy(gen.model).train(), gen.diffusion, tok, tok.encode(zoo.theta[seen]).float(),
+                      zoo.task_text["v_c/prompt"][seen], cfg, tempfile.mkdtemp())
+    trainer.train_step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        trainer.train_step()
+    return steps * cfg.batch_size / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="cpu")
+    parser.add_argument("--dataset", default="fashion-mnist")
+    parser.add_argument("--heads", type=int, default=100)
+    args = parser.parse_args()
+    profile = get_profile(args.profile)
+    artifacts = REPO / "artifacts"
+    zoo = load_zoo(zoo_path(artifacts, profile, args.dataset))
+    directory = generator_path(artifacts, profile, zoo, "prompt", profile.seeds[0])
+    gen = T2WGenerator.load(directory)
+    backbone = load_backbone(profile.backbone)
+    test = profile_features(profile, args.dataset, "test", backbone, TensorCache(artifacts / "cache"))
+    ids = zoo.tasks.ids("unseen")[:args.heads]
+    v_c = zoo.task_text["v_c/prompt"][ids]
+
+    throughput = {"all losses": training_throughput(gen, zoo, (profile.lambda_sym, profile.lambda_adv)),
+                  "L_diff only": training_throughput(gen, zoo, (0.0, 0.0))}
+    samplers = {}
+    for name, kwargs in (("DDPM-1000", {"sampler": "ddpm"}), ("DDIM-50", {"steps": 50}), ("DDIM-20", {"steps": 20}),
+                         ("DDIM-10", {"steps": 10})):
+        start = time.perf_counter()
+        theta = gen.sample(v_c, seed=0, **kwargs)
+        seconds = time.perf_counter() - start
+        report = generated_heads_report(zoo, theta, test, ids)
+        samplers[name] = {"seconds": round(seconds, 2), "accuracy": round(report["generated_mean"], 4),
+                          "weight_mse": report["weight_mse"]}
+    ddpm = samplers["DDPM-1000"]
+    for s in samplers.values():
+        s["speedup_vs_ddpm"] = round(ddpm["seconds"] / s["seconds"], 1)
+        s["accuracy_minus_ddpm_pt"] = round(100 * (s["accuracy"] - ddpm["accuracy"]), 2)
+
+    encoder = load_text_encoder(gen.meta["text_encoder"])
+    classes = ["sneaker", "sandal", "bag"]
+    text_to_classifier(gen, encoder, classes, steps=profile.ddim_steps)  # warm-up
+    start = time.perf_counter()
+    text_to_classifier(gen, encoder, classes, steps=profile.ddim_steps, seed=1)
+    one_head = time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "t2wlib.cli", "generate", "--generator", str(directory), "--classes",
+                        ",".join(classes), "--out", f"{tmp}/head.safetensors"], check=True, capture_output=True)
+        command = time.perf_counter() - start
+
+    result = {"benchmark": "bench_generate", "profile": args.profile, "dataset": args.dataset, "heads": len(ids),
+              "dit": profile.dit, "training_samples_per_s": {k: round(v, 1) for k, v in throughput.items()},
+              "samplers": samplers, "trained_mean": round(float(zoo.test_accuracy[ids].mean()), 4),
+              "one_head_after_load_s": round(one_head, 3), "t2w_generate_command_s": round(command, 2),
+              "machine": provenance.machine(), "commit": provenance.git_commit(),
+              "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    print(f"{args.dataset}, {args.profile} generator ({profile.dit}), {len(ids)} unseen tasks")
+    print("training samples/s:", ", ".join(f"{k} {v:.1f}" for k, v in throughput.items()))
+    print(f"{'sampler':<12}{'seconds':>9}{'accuracy':>10}{'vs DDPM':>9}{'Δ acc (pt)':>12}")
+    for name, s in samplers.items():
+        print(f"{name:<12}{s['seconds']:>9.2f}{s['accuracy']:>10.4f}{s['speedup_vs_ddpm']:>8.1f}x{s['accuracy_minus_ddpm_pt']:>12.2f}")
+    print(f"trained heads on the same tasks: {result['trained_mean']:.4f}")
+    print(f"one head for a new class list after loading: {one_head:.3f} s; `t2w generate` end to end: {command:.1f} s")
+    atomic_write_text(OUT, json.dumps(result, indent=1))
+    print(f"saved {OUT}")
+
+
+if __name__ == "__main__":
+    main()
