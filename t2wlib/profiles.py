@@ -65,6 +65,11 @@ class Profile:
     tokenizer_mode: str = "minmax"
     diffusion_steps: int = 1000
     noise_schedule: str = "linear"
+    # eq. 9 predicts ε. The embedded zoos are tightly clustered (all heads fine-tuned from one θ0*:
+    # across-task std 0.08 in token space), and ε-prediction amplifies its error by (1 - abar)/abar
+    # in x0: on the cpu Fashion-MNIST zoo, 500 steps gave generated heads 27 % mean unseen-task
+    # accuracy with ε, 80 % with x0 (trained heads: 88 %). The embedded profiles predict x0, as the
+    # authors' public code does.
     prediction: str = "eps"
     gen_epochs: int = 200
     gen_batch_size: int = 32
@@ -98,6 +103,7 @@ PROFILES: dict[str, Profile] = {
         zoo_shard_size=64,
         dit="tiny",
         block_size=64,
+        prediction="x0",
         gen_epochs=2,
         ddim_steps=10,
     ),
@@ -120,6 +126,7 @@ PROFILES: dict[str, Profile] = {
         # ~200 ms per step on 2 cores (all three losses): 80 epochs of 800 seen tasks ~ 7 min per dataset.
         dit="cpu-small",
         block_size=64,
+        prediction="x0",
         gen_epochs=80,
     ),
     # The paper's stack (CUDA + internet): §4.1 and App. B.
