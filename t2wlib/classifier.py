@@ -90,7 +90,7 @@ class Classifier:
 
 
 def text_to_classifier(generator: T2WGenerator, encoder: TextEncoder, classes: list[str],
-                       descriptions: list[str] | None = None, seed: int = 0, steps: int = 50,
+                       descriptions: list[str] | None = None, seed: int = 0, steps: int = 20,
                        guidance: float = 1.0) -> Classifier:
     """Generate a classifier for `classes`: v_c from the generator's text variant (Alg. 1 over
     "A photo of {class}" or over descriptions), a head sampled by DDIM, logits over the prompts."""

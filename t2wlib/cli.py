@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     src.add_argument("--classes-file", help='one class per line, optionally "name: description"')
     gen.add_argument("--out", required=True, help="classifier file to write (.safetensors)")
     gen.add_argument("--seed", type=int, default=0)
-    gen.add_argument("--steps", type=int, default=50, help="DDIM sampling steps")
+    gen.add_argument("--steps", type=int, default=20, help="DDIM sampling steps")
     gen.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale (1 = off)")
     gen.set_defaults(func=_generate)
     pred = sub.add_parser("predict", help="apply a generated classifier to image files")

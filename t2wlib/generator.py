@@ -66,7 +66,7 @@ class T2WGenerator:
     meta: dict
 
     @torch.no_grad()
-    def sample(self, v_c: torch.Tensor, sampler: str = "ddim", steps: int = 50, guidance: float = 1.0,
+    def sample(self, v_c: torch.Tensor, sampler: str = "ddim", steps: int = 20, guidance: float = 1.0,
                seed: int = 0, record: bool = False):
         """Heads θ (B, P) for task text vectors v_c (B, D); with record=True also the decoded
         x0-estimate θ̂ (B, P) at every sampling step, as a list of (t, θ̂)."""
