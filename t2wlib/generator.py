@@ -18,7 +18,6 @@ from safetensors.torch import load_file, save_file
 from .cache import atomic_write, atomic_write_text, key_digest
 from .diffusion import GaussianDiffusion, get_betas
 from .dit import WeightDiT, dit_config, guided
-from .head import HeadSpec
 from .tokenize import WeightTokenizer
 from .train import TrainConfig, Trainer
 from .zoo import Zoo
@@ -132,7 +131,3 @@ def train_generator(directory: str | Path, zoo: Zoo, profile, variant: str = "pr
                       zoo.task_text[f"v_c/{variant}"][seen], train_config(profile, seed), directory, device)
     curves = trainer.fit(progress=progress)
     return T2WGenerator.load(directory, device), curves
-
-
-def head_spec_of(meta: dict) -> HeadSpec:
-    return HeadSpec(*meta["spec"])

@@ -1,10 +1,7 @@
-"""Run-time choices shared by all stages: the device and seeding."""
+"""Run-time choices shared by all stages: the device."""
 
 from __future__ import annotations
 
-import random
-
-import numpy as np
 import torch
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -20,10 +17,3 @@ def resolve_device(name: str = "auto") -> str:
         raise RuntimeError(f"device {name!r} requested but CUDA is not available")
     return name
 
-
-def seed_everything(seed: int) -> torch.Generator:
-    """Seed python, numpy and torch; return a torch.Generator seeded alike for explicit use."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)
