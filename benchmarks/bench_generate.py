@@ -19,7 +19,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
 
 from t2wlib import provenance
 from t2wlib.backbones import load_backbone

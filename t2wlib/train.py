@@ -175,8 +175,10 @@ class Trainer:
                           f"({time.perf_counter() - start:.0f} s)", flush=True)
         return self.curves()
 
-    def _paths(self):
-        return {name: self.directory / f"{name}.safetensors" for name in ("model", "ema", "disc")}
+    def _modules(self) -> dict[str, tuple[torch.nn.Module, Path]]:
+        """The checkpointed modules and their files."""
+        modules = {"model": self.model, "ema": self.ema, "disc": self.disc}
+        return {name: (m, self.directory / f"{name}.safetensors") for name, m in modules.items()}
 
     def save_checkpoint(self, history: list[dict]) -> None:
         """Model, EMA, discriminator (safetensors), optimiser states and step (weights-only torch file),
@@ -184,8 +186,7 @@ class Trainer:
         if self.rank != 0:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
-        for name, path in self._paths().items():
-            module = {"model": self.model, "ema": self.ema, "disc": self.disc}[name]
+        for module, path in self._modules().values():
             state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
             atomic_write(path, lambda tmp, s=state: save_file(s, str(tmp)))
         curves = self.directory / "curves.jsonl"
@@ -203,8 +204,8 @@ class Trainer:
         state = torch.load(path, map_location=self.device, weights_only=True)
         if json.loads(state["config"]) != json.loads(json.dumps(dataclasses.asdict(self.cfg))):
             raise ValueError(f"{path} was written with another training config; use a new directory")
-        for name, p in self._paths().items():
-            {"model": self.model, "ema": self.ema, "disc": self.disc}[name].load_state_dict(load_file(p, device=str(self.device)))
+        for module, path in self._modules().values():
+            module.load_state_dict(load_file(path, device=str(self.device)))
         self.opt.load_state_dict(state["opt"])
         self.disc_opt.load_state_dict(state["disc_opt"])
         self.step = int(state["step"])
