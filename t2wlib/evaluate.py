@@ -1,4 +1,6 @@
-"""Evaluation: sanity checks of cached features (linear probe) and, later, of generated heads."""
+"""Evaluation: the linear probe of cached features, zoo summaries, and the scoring of heads from any
+method (generated, retrieved, predicted) against the trained heads of the same tasks: accuracy,
+weight MSE (Table 1, Table 2), novelty (memorisation check) and denoising trajectories (Figure 3)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .features import FeatureSet
-from .head import task_accuracy
+from .head import task_accuracy, task_predictions
 from .zoo import Zoo
 
 
@@ -48,6 +50,89 @@ def zoo_summary(zoo: Zoo) -> pd.DataFrame:
                      "trained_minus_universal": (g.test_accuracy - g.universal_accuracy).mean(),
                      "chance": (1 / g.k).mean(), "zoo_train_seconds": train_s})
     return pd.DataFrame(rows)
+
+
+def head_scores(zoo: Zoo, theta: torch.Tensor, test: FeatureSet, ids: list[int]) -> pd.DataFrame:
+    """Per-task scores of heads θ (len(ids), P) for zoo tasks `ids`: test accuracy on the task (the
+    zoo's protocol: the "prompt" class embeddings, argmax over the task's classes) and the weight
+    MSE to the task's trained head, one row per task."""
+    acc = task_accuracy(theta, test.X, test.y, zoo.task_text["class_emb/prompt"], zoo.tasks.padded(ids), zoo.spec)
+    mse = ((theta - zoo.theta[ids]) ** 2).mean(1)
+    return pd.DataFrame({"task": ids, "k": [len(zoo.tasks.classes[i]) for i in ids],
+                         "accuracy": acc.numpy(), "mse": mse.numpy()})
+
+
+def summarise(scores: pd.DataFrame, by: list[str], ceiling: str | None = "Trained (ceiling)") -> pd.DataFrame:
+    """Mean ± std over seeds of per-seed task means. scores: one row per (…by, seed, task) with
+    accuracy and mse; `by` names the grouping columns besides the seed. With `ceiling` (a value of
+    the "method" column), each row also gets its mean accuracy as a fraction of that method's."""
+    per_seed = scores.groupby([*by, "seed"], sort=False).agg(
+        accuracy=("accuracy", "mean"), mse=("mse", "mean"), tasks=("task", "size")).reset_index()
+    out = per_seed.groupby(by, sort=False).agg(
+        accuracy_mean=("accuracy", "mean"), accuracy_std=("accuracy", "std"), mse_mean=("mse", "mean"),
+        mse_std=("mse", "std"), seeds=("seed", "nunique"), tasks=("tasks", "max")).reset_index()
+    if ceiling is not None:
+        keys = [b for b in by if b != "method"]
+        ref = out[out.method == ceiling].set_index(keys)["accuracy_mean"].rename("ceiling")
+        out["of_ceiling"] = out.accuracy_mean / out.join(ref, on=keys)["ceiling"]
+    return out
+
+
+def mean_pm(df: pd.DataFrame, col: str, scale: float = 100, digits: int = 1) -> pd.Series:
+    """"mean ± std" strings from summarise's `<col>_mean` and `<col>_std` columns (std 0 if one seed)."""
+    mean, std = df[f"{col}_mean"] * scale, df[f"{col}_std"].fillna(0) * scale
+    return mean.map(f"{{:.{digits}f}}".format) + " ± " + std.map(f"{{:.{digits}f}}".format)
+
+
+def nn_normalize(x: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.normalize(x.double(), dim=-1)
+
+
+def _agreement(a: torch.Tensor, b: torch.Tensor, in_task: torch.Tensor) -> torch.Tensor:
+    return ((a == b) & in_task).sum(1) / in_task.sum(1)
+
+
+def novelty(zoo: Zoo, theta: torch.Tensor, test: FeatureSet, ids: list[int]) -> pd.DataFrame:
+    """The memorisation check for heads θ (len(ids), P) generated for zoo tasks `ids`, one row per task.
+
+    Every zoo head is fine-tuned from the same θ0*, so raw cosines all sit near 1; the cosines here
+    are between *updates* θ - θ0*. nn_cos_generated: cosine of the generated update to the nearest
+    seen-zoo update; nn_cos_trained: the same for the task's trained head (how close an honest new
+    solution comes to the zoo). agree_nearest: fraction of the task's test images on which the
+    generated head predicts as that nearest seen head does; agree_trained: as the trained head
+    does; trained_agree_nearest: the trained head vs *its* nearest seen head (the reference). A
+    generator that copies has nn_cos_generated ≈ 1 and agree_nearest ≈ 1 above the references."""
+    seen = zoo.tasks.ids("seen")
+    base = zoo.stage1
+    bank = nn_normalize(zoo.theta[seen] - base)  # (S, P)
+
+    def nearest(th):
+        cos = nn_normalize(th - base) @ bank.T  # (Q, S)
+        best = cos.max(1)
+        return best.values, zoo.theta[seen][best.indices]
+
+    cos_gen, near_gen = nearest(theta)
+    cos_tr, near_tr = nearest(zoo.theta[ids])
+    classes, emb = zoo.tasks.padded(ids), zoo.task_text["class_emb/prompt"]
+    pred = {name: task_predictions(th, test.X, test.y, emb, classes, zoo.spec)
+            for name, th in {"gen": theta, "trained": zoo.theta[ids], "near_gen": near_gen, "near_tr": near_tr}.items()}
+    in_task = pred["gen"][1]
+    return pd.DataFrame({"task": ids, "nn_cos_generated": cos_gen.numpy(), "nn_cos_trained": cos_tr.numpy(),
+                         "agree_nearest": _agreement(pred["gen"][0], pred["near_gen"][0], in_task).numpy(),
+                         "agree_trained": _agreement(pred["gen"][0], pred["trained"][0], in_task).numpy(),
+                         "trained_agree_nearest": _agreement(pred["trained"][0], pred["near_tr"][0], in_task).numpy()})
+
+
+def trajectory_accuracy(trajectory: list[tuple[int, torch.Tensor]], zoo: Zoo, test: FeatureSet,
+                        ids: list[int]) -> pd.DataFrame:
+    """Figure 3: accuracy of the decoded x0-estimate at every recorded sampling step. trajectory:
+    [(t, θ̂ (len(ids), P))] as T2WGenerator.sample(record=True) returns it. One row per (step, task);
+    `step` counts sampling steps done (1 = first), t is the diffusion time it denoised from."""
+    theta = torch.cat([th for _, th in trajectory])  # (S · Q, P), step-major
+    repeat = [i for _ in trajectory for i in ids]
+    acc = task_accuracy(theta, test.X, test.y, zoo.task_text["class_emb/prompt"], zoo.tasks.padded(repeat), zoo.spec)
+    return pd.DataFrame({"step": [s + 1 for s in range(len(trajectory)) for _ in ids],
+                         "t": [t for t, _ in trajectory for _ in ids], "task": repeat, "accuracy": acc.numpy()})
 
 
 def generated_heads_report(zoo: Zoo, theta: torch.Tensor, test: FeatureSet, ids: list[int]) -> dict:

@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from .cache import atomic_write, atomic_write_text, key_digest
 from .diffusion import GaussianDiffusion, get_betas
-from .dit import WeightDiT, dit_config, guided
+from .dit import Denoiser, build_denoiser, guided
 from .tokenize import WeightTokenizer
 from .train import TrainConfig, Trainer
 from .zoo import Zoo
@@ -27,14 +27,14 @@ SAMPLERS = ("ddim", "ddpm")
 
 def train_config(profile, seed: int) -> TrainConfig:
     """The TrainConfig a profile (t2wlib.profiles.Profile) asks for."""
-    return TrainConfig(epochs=profile.gen_epochs, batch_size=profile.gen_batch_size, lambda_sym=profile.lambda_sym,
-                       lambda_adv=profile.lambda_adv, text_dropout=profile.text_dropout,
+    return TrainConfig(epochs=profile.gen_epochs, batch_size=profile.gen_batch_size, lambda_sym=profile.lambda_sym, sym_batch=profile.sym_batch,
+                       lambda_adv=profile.lambda_adv, augment=profile.gen_augment, text_dropout=profile.text_dropout,
                        checkpoint_every=profile.checkpoint_every, seed=seed)
 
 
 def generator_meta(profile, zoo: Zoo, variant: str, seed: int) -> dict:
     """Everything that defines a generator (stored as generator.json)."""
-    return {"format": "t2w-generator/1", "spec": [zoo.spec.feature_dim, zoo.spec.hidden, zoo.spec.embed_dim],
+    return {"format": "t2w-generator/2", "spec": [zoo.spec.feature_dim, zoo.spec.hidden, zoo.spec.embed_dim],
             "block_size": profile.block_size, "tokenizer": profile.tokenizer_mode, "dit": profile.dit,
             "diffusion_steps": profile.diffusion_steps, "schedule": profile.noise_schedule,
             "prediction": profile.prediction, "text_variant": variant, "text_dim": zoo.task_text[f"v_c/{variant}"].shape[1],
@@ -59,7 +59,7 @@ def _diffusion(meta: dict) -> GaussianDiffusion:
 class T2WGenerator:
     """A trained (or training) generator; `model` holds the EMA weights for sampling."""
 
-    model: WeightDiT
+    model: Denoiser
     diffusion: GaussianDiffusion
     tokenizer: WeightTokenizer
     meta: dict
@@ -100,7 +100,7 @@ class T2WGenerator:
         meta = json.loads(meta_path.read_text())
         tokenizer = WeightTokenizer.from_state({"spec": meta["spec"], "block_size": meta["block_size"], "mode": meta["tokenizer"]},
                                                load_file(directory / "tokenizer.safetensors"))
-        model = WeightDiT(tokenizer.num_tokens, meta["block_size"], meta["text_dim"], dit_config(meta["dit"]))
+        model = build_denoiser(meta["dit"], tokenizer.num_tokens, meta["block_size"], meta["text_dim"])
         state = load_file(directory / "ema.safetensors")
         expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
         found = {k: tuple(v.shape) for k, v in state.items()}
@@ -119,6 +119,10 @@ def train_generator(directory: str | Path, zoo: Zoo, profile, variant: str = "pr
     generator with its loss curves."""
     directory = Path(directory)
     meta = generator_meta(profile, zoo, variant, seed)
+    existing = directory / "generator.json"
+    if existing.exists() and json.loads(existing.read_text()) != json.loads(json.dumps(meta)):
+        raise ValueError(f"{directory} holds a generator with another definition ({existing}); use a new directory "
+                         "(generator_path keys folders by definition)")
     seen = zoo.tasks.ids("seen")
     tokenizer = WeightTokenizer.fit(zoo.theta[seen], zoo.spec, profile.block_size, profile.tokenizer_mode)
     directory.mkdir(parents=True, exist_ok=True)
@@ -126,7 +130,8 @@ def train_generator(directory: str | Path, zoo: Zoo, profile, variant: str = "pr
         {k: v.contiguous() for k, v in tokenizer.state_dict().items()}, str(tmp)))
     atomic_write_text(directory / "generator.json", json.dumps(meta, indent=1))
     torch.manual_seed(seed)
-    model = WeightDiT(tokenizer.num_tokens, profile.block_size, meta["text_dim"], dit_config(profile.dit))
+    model = build_denoiser(profile.dit, tokenizer.num_tokens, profile.block_size, meta["text_dim"])
+    model.fit_text_norm(zoo.task_text[f"v_c/{variant}"][seen])
     trainer = Trainer(model, _diffusion(meta), tokenizer, tokenizer.encode(zoo.theta[seen]).float(),
                       zoo.task_text[f"v_c/{variant}"][seen], train_config(profile, seed), directory, device)
     curves = trainer.fit(progress=progress)

@@ -141,27 +141,31 @@ def task_membership(task_classes: torch.Tensor, num_classes: int) -> torch.Tenso
 
 
 @torch.no_grad()
-def task_accuracy(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, class_emb: torch.Tensor,
-                  task_classes: torch.Tensor, spec: HeadSpec, max_elements: int = 1 << 25) -> torch.Tensor:
-    """Accuracy of each head on its own task, all heads in batched chunks.
+def task_predictions(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, class_emb: torch.Tensor,
+                     task_classes: torch.Tensor, spec: HeadSpec, max_elements: int = 1 << 25):
+    """Each head's predictions on its own task, all heads in batched chunks.
 
     theta (H, P); x (N, F) and y (N,) a labelled split of the base dataset; class_emb (C, D) all
-    class embeddings; task_classes (H, K) each head's class ids (-1 padded). Head i is scored on
-    the samples whose label is in its task, predicting the argmax over its task's classes only.
-    Returns (H,) accuracies in [0, 1] (NaN for a task with no test samples).
+    class embeddings; task_classes (H, K) each head's class ids (-1 padded). Head i predicts the
+    argmax over its task's classes only, on every sample. Returns pred (H, N) class ids and
+    in_task (H, N) bool: whether sample n belongs to head i's task (only those count).
     """
     member = task_membership(task_classes.to(x.device), class_emb.shape[0])  # (H, C)
     N, C = len(y), class_emb.shape[0]
     chunk = max(1, max_elements // (N * max(C, spec.embed_dim)))
-    accs = []
+    preds = []
     for s in range(0, theta.shape[0], chunk):
-        m = member[s:s + chunk]  # (h, C)
         logits = head_logits(theta[s:s + chunk], x, class_emb, spec)  # (h, N, C)
-        pred = logits.masked_fill(~m.unsqueeze(1), float("-inf")).argmax(-1)  # (h, N)
-        in_task = m[:, y]  # (h, N)
-        correct = ((pred == y) & in_task).sum(1)
-        accs.append(correct / in_task.sum(1))  # 0/0 -> NaN for an empty task
-    return torch.cat(accs)
+        preds.append(logits.masked_fill(~member[s:s + chunk].unsqueeze(1), float("-inf")).argmax(-1))  # (h, N)
+    return torch.cat(preds), member[:, y]
+
+
+def task_accuracy(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, class_emb: torch.Tensor,
+                  task_classes: torch.Tensor, spec: HeadSpec) -> torch.Tensor:
+    """Accuracy (H,) in [0, 1] of each head theta (H, P) on its own task (arguments as in
+    `task_predictions`); NaN for a task with no samples in the split."""
+    pred, in_task = task_predictions(theta, x, y, class_emb, task_classes, spec)
+    return ((pred == y) & in_task).sum(1) / in_task.sum(1)  # 0/0 -> NaN for an empty task
 
 
 class CLIPAdapter(nn.Module):

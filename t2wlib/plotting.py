@@ -147,3 +147,38 @@ def loss_curves(curves: dict[str, list[dict]], smooth: int = 20) -> plt.Figure:
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def denoising_trajectories(trajectories: dict[str, pd.DataFrame], trained: dict[str, pd.Series]) -> plt.Figure:
+    """Figure 3: accuracy of the x0-estimate against the sampling step, one line per task, one panel
+    per dataset; each task's trained-head accuracy as a dotted line in the same colour.
+    trajectories: per dataset, evaluate.trajectory_accuracy's frame; trained: per dataset, accuracy
+    of the trained heads indexed by task id."""
+    fig, axes = plt.subplots(1, len(trajectories), figsize=(6 * len(trajectories), 4), squeeze=False)
+    for ax, (name, df) in zip(axes[0], trajectories.items()):
+        colours = sns.color_palette("tab10", df.task.nunique())
+        for colour, (task, g) in zip(colours, df.groupby("task", sort=False)):
+            ax.plot(g.step, g.accuracy, color=colour, lw=1.1)
+            ax.axhline(trained[name][task], color=colour, ls=":", lw=0.9)
+        ax.set_xlabel("sampling step (DDPM; t = N - step)")
+        ax.set_ylabel("test accuracy of the x0-estimate")
+        ax.set_ylim(0, 1)
+        ax.set_title(f"{name}: {df.task.nunique()} unseen tasks (dotted: trained head)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def ablation_bars(table: pd.DataFrame, reference: float | None = None) -> plt.Figure:
+    """Table 2 as a bar chart: unseen-task accuracy (mean ± std over seeds) per variant; the
+    trained heads' accuracy as a dashed line when given."""
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(table) + 1))
+    ax.barh(table.variant, table.accuracy_mean, xerr=table.accuracy_std.fillna(0), color="tab:blue", alpha=0.8)
+    if reference is not None:
+        ax.axvline(reference, color="k", ls="--", lw=1, label="trained heads")
+        ax.legend(fontsize=8, loc="lower right")
+    lo = float((table.accuracy_mean - table.accuracy_std.fillna(0)).min())
+    ax.set_xlim(max(0.0, lo - 0.05), 1.0)
+    ax.invert_yaxis()
+    ax.set_xlabel("mean unseen-task accuracy (± std over seeds)")
+    fig.tight_layout()
+    return fig

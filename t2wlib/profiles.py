@@ -75,12 +75,27 @@ class Profile:
     gen_batch_size: int = 32
     lambda_sym: float = 0.1
     lambda_adv: float = 0.01
+    # Samples per batch that L_sym is computed on (None = the whole batch; TrainConfig.sym_batch).
+    sym_batch: int | None = None
+    # App. A's alternative to L_sym: train on randomly permuted zoo heads (04_ablation).
+    gen_augment: bool = False
     text_dropout: float = 0.0
     checkpoint_every: int = 500
     # Sampling for routine generation (DDPM-1000 where the paper uses it). DDIM-20: on the cpu
     # Fashion-MNIST generator, 100 unseen-task heads matched DDPM-1000's accuracy (Δ 0.0 pt) 48x
     # faster; DDIM-50 was 18.8x (benchmarks/results/bench_generate.json).
     ddim_steps: int = 20
+    # Evaluation (03_evaluate): seen tasks scored (the first N seen task ids; every unseen task is
+    # scored), tasks per dataset whose DDPM trajectory is recorded (Figure 3), and the classes left
+    # out of a second, separate zoo for the held-out-classes split (0 = skip it).
+    eval_seen_tasks: int = 200
+    trajectory_tasks: int = 10
+    heldout_zoo_classes: int = 0
+    # Ablation (04_ablation, Table 2): the dataset ("" = the first), generator epochs (None =
+    # gen_epochs) and seeds (() = the profile's) every variant trains with.
+    ablation_dataset: str = ""
+    ablation_epochs: int | None = None
+    ablation_seeds: tuple[int, ...] = ()
 
 
 PROFILES: dict[str, Profile] = {
@@ -107,7 +122,12 @@ PROFILES: dict[str, Profile] = {
         block_size=64,
         prediction="x0",
         gen_epochs=2,
+        # The held-out-classes zoo has ~25 seen tasks on smoke: batches of 16 fit it.
+        gen_batch_size=16,
         ddim_steps=10,
+        eval_seen_tasks=40,
+        trajectory_tasks=3,
+        heldout_zoo_classes=2,
     ),
     # The embedded default at a size with meaningful numbers, <= 45 minutes on 2 CPU cores.
     "cpu": Profile(
@@ -145,6 +165,13 @@ PROFILES: dict[str, Profile] = {
         batch_size=256,
     ),
 }
+
+
+def heldout_zoo_profile(profile: Profile) -> Profile:
+    """The profile of the held-out-classes zoo: `heldout_zoo_classes` classes never in a seen task."""
+    if profile.heldout_zoo_classes <= 0:
+        raise ValueError(f"profile {profile.name!r} has heldout_zoo_classes = {profile.heldout_zoo_classes}: no held-out zoo")
+    return dataclasses.replace(profile, zoo_held_out_classes=profile.heldout_zoo_classes)
 
 
 def get_profile(name: str, **overrides) -> Profile:

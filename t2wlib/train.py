@@ -43,6 +43,9 @@ class TrainConfig:
     grad_clip: float = 0.1
     lambda_sym: float = 0.1  # λ1
     lambda_adv: float = 0.01  # λ2: "a hyperparameter" in the paper; small, as L_adv's scale is ~1
+    # L_sym on the first `sym_batch` samples of each batch (None = all): the same expectation with
+    # more variance, at a fraction of the second denoiser pass that L_sym costs.
+    sym_batch: int | None = None
     disc_lr: float = 1e-2
     disc_every: int = 1  # discriminator steps alternate with generator steps
     augment: bool = False  # App. A's alternative: train on g·x_0 (usually with lambda_sym = 0)
@@ -69,6 +72,14 @@ def lr_factor(step: int, warmup: int, total: int) -> float:
     if step < warmup:
         return (step + 1) / warmup
     return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+
+def batch_rows(step: int, n: int, batch_size: int, seed: int) -> torch.Tensor:
+    """Rows of minibatch `step` over n examples: a fresh permutation per epoch, seeded by (seed,
+    epoch), so any step's batch can be recomputed after a resume. Incomplete tail batches are dropped."""
+    epoch, i = divmod(step, n // batch_size)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+    return order[i * batch_size:(i + 1) * batch_size]
 
 
 class Trainer:
@@ -101,9 +112,7 @@ class Trainer:
 
     # --- one step -------------------------------------------------------------------------------
     def _batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Generator]:
-        epoch, i = divmod(step, self.steps_per_epoch)
-        order = torch.randperm(len(self.x0), generator=torch.Generator().manual_seed(self.cfg.seed * 100_003 + epoch))
-        rows = order[i * self.cfg.batch_size:(i + 1) * self.cfg.batch_size]
+        rows = batch_rows(step, len(self.x0), self.cfg.batch_size, self.cfg.seed)
         rows = rows.chunk(self.world)[self.rank] if self.world > 1 else rows
         g = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + step * self.world + self.rank)
         return self.x0[rows.to(self.device)], self.v_c[rows.to(self.device)], g
@@ -122,8 +131,9 @@ class Trainer:
             out = self.diffusion.training_losses(self.model, x0, t, {"v_c": v_in}, noise=noise, mask=self.mask)
             terms = {"diff": out["loss"].mean()}
             if cfg.lambda_sym > 0:
-                terms["sym"] = symmetry_loss(self.model, out["x_t"], t, {"v_c": v_in}, self.tokenizer,
-                                             self.diffusion.prediction, g, output=out["output"]).mean()
+                k = len(x0) if cfg.sym_batch is None else cfg.sym_batch
+                terms["sym"] = symmetry_loss(self.model, out["x_t"][:k], t[:k], {"v_c": v_in[:k]}, self.tokenizer,
+                                             self.diffusion.prediction, g, output=out["output"][:k]).mean()
             x0_hat = out["output"] if self.diffusion.prediction == "x0" else \
                 self.diffusion.x0_from_eps(out["x_t"], t, out["output"])
             x0_hat = x0_hat * self.mask

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from t2wlib.dit import DIT_SIZES, WeightDiT, dit_config, guided, timestep_embedding
+from t2wlib.dit import DIT_SIZES, WeightDiT, build_denoiser, dit_config, guided, timestep_embedding
 
 
 @pytest.fixture()
@@ -64,3 +64,37 @@ def test_sizes_and_errors(model):
     x, t, v = _inputs()
     with pytest.raises(ValueError, match="expects x"):
         model(x[:, :4], t, v)
+
+
+def test_text_norm_standardises_the_condition(model):
+    v = torch.randn(50, 6) * 0.01 + 3.0  # task vectors: a large common mean, small differences
+    model.fit_text_norm(v)
+    x, t, _ = _inputs(2)
+    _, c_tok = model.condition(x, t, v[:2])
+    expected = model.c_embed((v[:2] - v.mean(0)) / v.std(0))
+    torch.testing.assert_close(c_tok, expected)
+    state = model.state_dict()  # saved with the weights
+    assert torch.equal(state["text_mean"], v.mean(0)) and torch.equal(state["text_std"], v.std(0))
+
+
+@pytest.mark.parametrize("name", ["tiny", "mlp-film"])
+def test_every_denoiser_starts_at_zero_and_learns_the_condition(name):
+    torch.manual_seed(0)
+    model = build_denoiser(name, 5, 8, 6)
+    x, t, v = _inputs()
+    assert torch.equal(model(x, t, v), torch.zeros(3, 5, 8))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    target = torch.randn(3, 5, 8, generator=torch.Generator().manual_seed(2))
+    for _ in range(60):
+        loss = ((model(x, t, v) - target) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss < 0.5 and not torch.allclose(model(x, t, v), model(x, t, torch.zeros_like(v)))
+    with pytest.raises(ValueError, match="expects x"):
+        model(x[:, :4], t, v)
+
+
+def test_unknown_denoiser_lists_the_known_ones():
+    with pytest.raises(KeyError, match="unknown denoiser 'rnn'.*mlp-film"):
+        build_denoiser("rnn", 5, 8, 6)

@@ -56,6 +56,13 @@ def test_checkpoint_of_the_wrong_shape_is_rejected(trained, tmp_path):
         T2WGenerator.load(tmp_path)
 
 
+def test_a_folder_of_another_generator_is_refused(trained):
+    directory, _, _, zoo = trained
+    other = get_profile("smoke", block_size=8, gen_epochs=2, gen_batch_size=8, lambda_adv=0.0)
+    with pytest.raises(ValueError, match="another definition"):
+        train_generator(directory, zoo, other, seed=3, progress=False)
+
+
 def test_sample_rejects_bad_input(trained):
     gen = trained[1]
     with pytest.raises(ValueError, match="v_c must be"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from t2wlib.head import (CLIPAdapter, HeadSpec, flatten, head_logits, permute_hidden, task_accuracy,
+from t2wlib.head import (CLIPAdapter, HeadSpec, flatten, head_logits, permute_hidden, task_accuracy, task_predictions,
                          task_membership, unflatten)
 
 SPEC = HeadSpec(feature_dim=12, hidden=5, embed_dim=7)
@@ -71,7 +71,9 @@ def test_task_accuracy_equals_per_task_loop():
     class_emb = torch.nn.functional.normalize(torch.randn(C, 7, generator=g), dim=-1)
     tasks = torch.tensor([[0, 1, -1, -1], [2, 3, 4, 5], [5, 0, 3, -1]])
     theta = _theta(3, seed=5).float()
-    acc = task_accuracy(theta, x, y, class_emb, tasks, SPEC, max_elements=N * C)  # forces chunks of one head
+    acc = task_accuracy(theta, x, y, class_emb, tasks, SPEC)
+    pred, in_task = task_predictions(theta, x, y, class_emb, tasks, SPEC, max_elements=N * C)  # chunks of one head
+    assert torch.equal(((pred == y) & in_task).sum(1) / in_task.sum(1), acc)
     for i, row in enumerate(tasks):
         classes = row[row >= 0]
         keep = torch.isin(y, classes)

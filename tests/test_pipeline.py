@@ -66,13 +66,32 @@ def test_training_stage_outputs(smoke_run):
 
 
 @pytest.mark.pipeline
+def test_evaluation_stage_outputs(smoke_run):
+    figs = RUN / "figures"
+    table1 = pd.read_csv(figs / "table1.csv")
+    methods = {"Trained (ceiling)", "Universal Model", "Retrieval-CLIP", "Retrieval-NL", "Hypernetwork-CLIP",
+               "Hypernetwork-NL", "T2W-CLIP", "T2W-NL"}
+    assert len(table1) == 2 * 2 * len(methods) and set(table1.method) == methods
+    assert set(table1.split) == {"seen", "unseen"} and table1.accuracy_mean.between(0, 1).all()
+    assert (table1[table1.method == "Trained (ceiling)"].mse_mean == 0).all()
+    heldout = pd.read_csv(figs / "heldout.csv")
+    assert set(heldout.split) == {"heldout", "unseen"} and "T2W-CLIP" in set(heldout.method)
+    novelty = pd.read_csv(figs / "novelty.csv")
+    assert (novelty[novelty.method == "Retrieval-CLIP"].agree_nearest == 1).all()
+    assert (figs / "fig3_trajectories.png").stat().st_size > 10_000
+    table2 = pd.read_csv(figs / "table2.csv")
+    assert len(table2) == 8 and table2.accuracy_mean.between(0, 1).all()
+
+
+@pytest.mark.pipeline
 def test_generate_and_predict_from_the_command_line(smoke_run, tmp_path):
     import subprocess
     import sys
 
     from t2wlib.data import load_split
 
-    gen = next((RUN / "artifacts" / "generator" / "smoke").glob("fashion-mnist-*"))
+    summary = pd.read_csv(RUN / "figures" / "train_summary.csv").set_index("dataset")
+    gen = RUN / "artifacts" / "generator" / "smoke" / summary.loc["fashion-mnist", "generator"]
     t2w = [sys.executable, "-m", "t2wlib.cli"]
     out = tmp_path / "head.safetensors"
     made = subprocess.run([*t2w, "generate", "--generator", str(gen), "--classes", "sneaker,sandal,bag",

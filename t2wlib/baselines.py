@@ -1,0 +1,91 @@
+"""Baselines that map a task text vector v_c to head weights without diffusion (03_evaluate):
+
+* **retrieval**: the seen-zoo head whose task text vector is nearest by cosine similarity (also the
+  memorisation reference of the novelty check: a generator that only copies does no better);
+* **hypernetwork**: an MLP v_c -> θ trained by MSE on the same seen zoo, in the same token space,
+  with the same optimiser, schedule, epochs and batch size as the generator (the proposal's
+  baseline: is the diffusion model's stochastic generation worth it over direct regression?).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .cache import atomic_write, atomic_write_text
+from .tokenize import WeightTokenizer
+from .train import TrainConfig, batch_rows, lr_factor
+
+
+def nearest_tasks(query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+    """Index into keys (K, D) of the most cosine-similar row for each query (Q, D) -> (Q,)."""
+    return (nn.functional.normalize(query, dim=1) @ nn.functional.normalize(keys, dim=1).T).argmax(1)
+
+
+def retrieve_heads(v_query: torch.Tensor, v_seen: torch.Tensor, theta_seen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Retrieval baseline: for each query text vector (Q, D) the seen head (Q, P) of the nearest
+    seen task (v_seen (S, D), theta_seen (S, P)), and that task's index into the seen set (Q,)."""
+    idx = nearest_tasks(v_query, v_seen)
+    return theta_seen[idx], idx
+
+
+class HyperNetwork(nn.Module):
+    """v_c (B, D) -> weight tokens (B, N, s): standardised input, two hidden SiLU layers."""
+
+    def __init__(self, text_dim: int, num_tokens: int, block_size: int, hidden: int = 512):
+        super().__init__()
+        self.num_tokens, self.block_size = num_tokens, block_size
+        self.register_buffer("text_mean", torch.zeros(text_dim))
+        self.register_buffer("text_std", torch.ones(text_dim))
+        self.net = nn.Sequential(nn.Linear(text_dim, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(),
+                                 nn.Linear(hidden, num_tokens * block_size))
+
+    def forward(self, v_c: torch.Tensor) -> torch.Tensor:
+        return self.net((v_c - self.text_mean) / self.text_std).view(-1, self.num_tokens, self.block_size)
+
+
+def train_hypernetwork(directory: str | Path, theta_seen: torch.Tensor, v_seen: torch.Tensor,
+                       tokenizer: WeightTokenizer, cfg: TrainConfig) -> HyperNetwork:
+    """Fit (or load, if `directory` holds a finished one of the same config) a hypernetwork on the
+    seen zoo: heads theta_seen (S, P), text vectors v_seen (S, D). Masked MSE in token space; Adam
+    at cfg.lr with cfg's warmup + cosine schedule, epochs, batch size, clipping and seed."""
+    directory = Path(directory)
+    model = HyperNetwork(v_seen.shape[1], tokenizer.num_tokens, tokenizer.block_size)
+    meta = {"format": "t2w-hypernetwork/1", "train": cfg.__dict__, "tokenizer": tokenizer.config(),
+            "tasks": len(theta_seen)}
+    weights, meta_path = directory / "hypernetwork.safetensors", directory / "hypernetwork.json"
+    if weights.exists() and meta_path.exists() and json.loads(meta_path.read_text()) == json.loads(json.dumps(meta)):
+        model.load_state_dict(load_file(weights))
+        return model.eval()
+    torch.manual_seed(cfg.seed)
+    model = HyperNetwork(v_seen.shape[1], tokenizer.num_tokens, tokenizer.block_size)
+    model.text_mean.copy_(v_seen.mean(0))
+    model.text_std.copy_(v_seen.std(0).clamp_min(1e-6))
+    x0, mask = tokenizer.encode(theta_seen).float(), tokenizer.mask
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    steps_per_epoch = len(x0) // cfg.batch_size
+    total = cfg.epochs * steps_per_epoch
+    for step in range(total):
+        rows = batch_rows(step, len(x0), cfg.batch_size, cfg.seed)
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * lr_factor(step, cfg.warmup_epochs * steps_per_epoch, total)
+        loss = (((model(v_seen[rows].float()) - x0[rows]) ** 2) * mask).sum() / (mask.sum() * len(rows))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    atomic_write(weights, lambda tmp: save_file(state, str(tmp)))
+    atomic_write_text(meta_path, json.dumps(meta, indent=1))
+    return model.eval()
+
+
+@torch.no_grad()
+def hypernetwork_heads(model: HyperNetwork, v_c: torch.Tensor, tokenizer: WeightTokenizer) -> torch.Tensor:
+    """Heads θ (B, P) predicted for text vectors v_c (B, D)."""
+    return tokenizer.decode(model(v_c.float()) * tokenizer.mask)

@@ -1,0 +1,94 @@
+"""Table 1's comparison (paper §4.2, with the proposal's baselines): heads for the same zoo tasks
+from every method, scored alike by `evaluate.head_scores`.
+
+Methods, per text variant where they read text ("prompt" -> -CLIP, "description" -> -NL, the
+paper's T2W-CLIP and T2W-NL):
+  Trained (ceiling)   the zoo's own head of each task (stage 2 fine-tuning on the task's data)
+  Universal Model     one head trained on all classes, restricted to each task's classes
+  Retrieval-*         the seen head whose task text vector is nearest (baselines.retrieve_heads)
+  Hypernetwork-*      an MLP v_c -> θ regressed on the seen zoo (baselines.train_hypernetwork)
+  T2W-*               the diffusion generator, DDIM with the profile's steps
+Seed-free methods are repeated under every seed, so each row of the summary averages the same seeds.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import torch
+
+from .baselines import HyperNetwork, hypernetwork_heads, retrieve_heads, train_hypernetwork
+from .evaluate import head_scores
+from .features import FeatureSet
+from .generator import T2WGenerator, generator_path, train_config, train_generator
+from .zoo import Zoo
+
+VARIANT_LABEL = {"prompt": "CLIP", "description": "NL"}
+CEILING = "Trained (ceiling)"
+ORDER = [CEILING, "Universal Model", *(f"{m}-{label}" for m in ("Retrieval", "Hypernetwork", "T2W")
+                                       for label in VARIANT_LABEL.values())]
+
+
+def method_heads(zoo: Zoo, ids: list[int], generators: dict[tuple[str, int], T2WGenerator],
+                 hypernets: dict[tuple[str, int], HyperNetwork], ddim_steps: int) -> dict[tuple[str, int], torch.Tensor]:
+    """Heads (len(ids), P) for zoo tasks `ids` from every method and seed, keyed (method, seed).
+    generators and hypernets are keyed (text variant, seed)."""
+    seeds = sorted({seed for _, seed in generators})
+    seen = zoo.tasks.ids("seen")
+    heads = {}
+    for seed in seeds:
+        heads[CEILING, seed] = zoo.theta[ids]
+        heads["Universal Model", seed] = zoo.universal.expand(len(ids), -1)
+    for (variant, seed), gen in generators.items():
+        label, v_c = VARIANT_LABEL[variant], zoo.task_text[f"v_c/{variant}"]
+        heads[f"Retrieval-{label}", seed] = retrieve_heads(v_c[ids], v_c[seen], zoo.theta[seen])[0]
+        if (variant, seed) in hypernets:
+            heads[f"Hypernetwork-{label}", seed] = hypernetwork_heads(hypernets[variant, seed], v_c[ids], gen.tokenizer)
+        heads[f"T2W-{label}", seed] = gen.sample(v_c[ids], steps=ddim_steps, seed=seed)
+    return heads
+
+
+def score_methods(zoo: Zoo, test: FeatureSet, ids: list[int], heads: dict[tuple[str, int], torch.Tensor],
+                  **columns) -> pd.DataFrame:
+    """One row per (method, seed, task) with accuracy and weight MSE; `columns` (dataset, split, …)
+    are added to every row."""
+    frames = [head_scores(zoo, heads[method, seed], test, ids).assign(method=method, seed=seed)
+              for method, seed in sorted(heads, key=lambda key: (ORDER.index(key[0]), key[1]))]
+    return pd.concat(frames, ignore_index=True).assign(**columns)
+
+
+def train_methods(artifacts, profile, zoos: dict[str, Zoo], variants, device: str = "cpu"):
+    """A generator and a hypernetwork for every (dataset, text variant, profile seed), trained (or
+    resumed, or loaded) in their artifact folders. Returns generators and hypernetworks keyed
+    (dataset, variant, seed) and the seconds each pair took in this run."""
+    gens, nets, seconds = {}, {}, {}
+    for name, z in zoos.items():
+        seen = z.tasks.ids("seen")
+        for variant in variants:
+            for seed in profile.seeds:
+                start = time.perf_counter()
+                path = generator_path(artifacts, profile, z, variant, seed)
+                gens[name, variant, seed] = train_generator(path, z, profile, variant, seed, device, progress=False)[0]
+                nets[name, variant, seed] = train_hypernetwork(
+                    path.with_name(path.name + "-hypernetwork"), z.theta[seen], z.task_text[f"v_c/{variant}"][seen],
+                    gens[name, variant, seed].tokenizer, train_config(profile, seed))
+                seconds[f"{name}/{variant}/s{seed}"] = round(time.perf_counter() - start, 1)
+    return gens, nets, seconds
+
+
+def evaluate_methods(zoos: dict[str, Zoo], tests: dict[str, FeatureSet], gens: dict, nets: dict,
+                     splits: dict, ddim_steps: int):
+    """Every method on every dataset and split. gens/nets keyed (dataset, variant, seed); splits:
+    split name -> function zoo -> task ids. Returns per-task scores (one row per dataset, split,
+    method, seed, task) and the heads, keyed (dataset, split, method, seed)."""
+    frames, heads = [], {}
+    for name, z in zoos.items():
+        g = {(v, s): gen for (n, v, s), gen in gens.items() if n == name}
+        h = {(v, s): net for (n, v, s), net in nets.items() if n == name}
+        for split, pick in splits.items():
+            ids = pick(z)
+            found = method_heads(z, ids, g, h, ddim_steps)
+            frames.append(score_methods(z, tests[name], ids, found, dataset=name, split=split))
+            heads.update({(name, split, method, seed): theta for (method, seed), theta in found.items()})
+    return pd.concat(frames, ignore_index=True), heads

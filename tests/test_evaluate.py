@@ -1,0 +1,120 @@
+"""Evaluation on a tiny zoo: the trained-head baseline reproduces the zoo's stored accuracies,
+retrieval returns the nearest task, metrics match direct computations, tables have their columns."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from t2wlib import baselines, comparison, evaluate
+from t2wlib.generator import train_generator
+from t2wlib.head import head_logits, permute_hidden
+from t2wlib.profiles import get_profile
+from t2wlib.tokenize import WeightTokenizer
+from t2wlib.train import TrainConfig
+from t2wlib.zoo import load_zoo
+
+sys.path.insert(0, str(Path(__file__).parent))
+import zoo_job  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval")
+    zoo_job.build(root / "zoo")
+    _, test, _ = zoo_job.synthetic_data()
+    return root, load_zoo(root / "zoo"), test
+
+
+def test_trained_heads_reproduce_the_zoo_accuracies_exactly(setup):
+    _, zoo, test = setup
+    ids = list(range(len(zoo.tasks)))
+    scores = evaluate.head_scores(zoo, zoo.theta[ids], test, ids)
+    assert torch.equal(torch.tensor(scores.accuracy.to_numpy()), zoo.test_accuracy[ids])
+    assert (scores.mse == 0).all() and list(scores.k) == [len(c) for c in zoo.tasks.classes]
+
+
+def test_accuracy_and_mse_match_a_direct_computation(setup):
+    _, zoo, test = setup
+    ids = zoo.tasks.ids("unseen")[:4]
+    theta = zoo.theta[ids] + 0.05 * torch.randn(len(ids), zoo.spec.num_params, generator=torch.Generator().manual_seed(0))
+    scores = evaluate.head_scores(zoo, theta, test, ids)
+    emb = zoo.task_text["class_emb/prompt"]
+    for row, th in zip(scores.itertuples(), theta):
+        classes = torch.tensor(zoo.tasks.classes[row.task])
+        keep = torch.isin(test.y, classes)
+        logits = head_logits(th[None], test.X[keep], emb[classes], zoo.spec)[0]
+        direct = (classes[logits.argmax(1)] == test.y[keep]).float().mean()
+        assert row.accuracy == pytest.approx(float(direct), abs=1e-6)
+        assert row.mse == pytest.approx(float(((th - zoo.theta[row.task]) ** 2).mean()), rel=1e-5)
+
+
+def test_retrieval_returns_the_nearest_task():
+    g = torch.Generator().manual_seed(1)
+    keys, theta = torch.randn(20, 8, generator=g), torch.randn(20, 5, generator=g)
+    query = keys[[3, 11]] * 2.5 + 0.01 * torch.randn(2, 8, generator=g)  # cosine ignores the scale
+    heads, idx = baselines.retrieve_heads(query, keys, theta)
+    assert idx.tolist() == [3, 11] and torch.equal(heads, theta[[3, 11]])
+    brute = torch.stack([torch.stack([torch.nn.functional.cosine_similarity(q, k, dim=0) for k in keys]) for q in query])
+    assert torch.equal(baselines.nearest_tasks(query, keys), brute.argmax(1))
+
+
+def test_novelty_of_a_copy_and_of_the_trained_heads(setup):
+    _, zoo, test = setup
+    ids = zoo.tasks.ids("unseen")[:5]
+    seen = zoo.tasks.ids("seen")
+    copy = zoo.theta[seen[:5]]  # a "generator" that returns seen heads
+    df = evaluate.novelty(zoo, copy, test, ids)
+    assert df.nn_cos_generated.to_numpy() == pytest.approx(1.0) and (df.agree_nearest == 1).all()
+    # Scored against itself the trained head agrees fully; permuting hidden units changes nothing.
+    g = torch.Generator().manual_seed(0)
+    perm = torch.stack([torch.randperm(zoo.spec.hidden, generator=g) for _ in ids])
+    same = evaluate.novelty(zoo, permute_hidden(zoo.theta[ids], perm, zoo.spec), test, ids)
+    assert (same.agree_trained == 1).all()
+    assert list(df.columns) == ["task", "nn_cos_generated", "nn_cos_trained", "agree_nearest", "agree_trained",
+                                "trained_agree_nearest"]
+
+
+def test_summarise_means_over_seeds_and_the_ceiling_fraction():
+    rows = [{"dataset": "d", "method": m, "seed": s, "task": t, "accuracy": a, "mse": e}
+            for m, base in (("Trained (ceiling)", 0.8), ("X", 0.4)) for s in (1, 2) for t in range(3)
+            for a, e in [(base + 0.1 * (s - 1), 0.01 * s)]]
+    out = evaluate.summarise(pd.DataFrame(rows), ["dataset", "method"])
+    assert list(out.columns) == ["dataset", "method", "accuracy_mean", "accuracy_std", "mse_mean", "mse_std",
+                                 "seeds", "tasks", "of_ceiling"]
+    x = out.set_index("method").loc["X"]
+    assert x.accuracy_mean == pytest.approx(0.45) and x.accuracy_std == pytest.approx(0.1 / 2 ** 0.5)
+    assert x.of_ceiling == pytest.approx(0.45 / 0.85) and x.seeds == 2 and x.tasks == 3
+
+
+def test_hypernetwork_fits_its_training_heads_and_resumes(setup, tmp_path):
+    _, zoo, _ = setup
+    seen = zoo.tasks.ids("seen")
+    tok = WeightTokenizer.fit(zoo.theta[seen], zoo.spec, 8)
+    v = zoo.task_text["v_c/prompt"][seen]
+    cfg = TrainConfig(epochs=60, batch_size=8, lr=3e-3, grad_clip=1.0, seed=0)
+    net = baselines.train_hypernetwork(tmp_path, zoo.theta[seen], v, tok, cfg)
+    pred = baselines.hypernetwork_heads(net, v, tok)
+    mean_mse = ((zoo.theta[seen].mean(0) - zoo.theta[seen]) ** 2).mean()
+    assert ((pred - zoo.theta[seen]) ** 2).mean() < 0.5 * mean_mse  # it uses the text, beating the mean head
+    again = baselines.train_hypernetwork(tmp_path, zoo.theta[seen], v, tok, cfg)  # loaded, not retrained
+    assert torch.equal(baselines.hypernetwork_heads(again, v, tok), pred)
+
+
+def test_comparison_table_has_every_method_and_seed(setup):
+    root, zoo, test = setup
+    profile = get_profile("smoke", block_size=8, gen_epochs=1, gen_batch_size=8)
+    gens = {(v, s): train_generator(root / f"g-{v}-{s}", zoo, profile, v, s, progress=False)[0]
+            for v in ("prompt", "description") for s in (1, 2)}
+    ids = zoo.tasks.ids("unseen")
+    heads = comparison.method_heads(zoo, ids, gens, {}, ddim_steps=3)
+    scores = comparison.score_methods(zoo, test, ids, heads, dataset="synthetic", split="unseen")
+    assert set(scores.method) == {"Trained (ceiling)", "Universal Model", "Retrieval-CLIP", "Retrieval-NL",
+                                  "T2W-CLIP", "T2W-NL"}
+    assert scores.groupby("method").seed.nunique().eq(2).all() and len(scores) == 6 * 2 * len(ids)
+    table = evaluate.summarise(scores, ["dataset", "split", "method"])
+    assert table.set_index("method").loc["Trained (ceiling)", "of_ceiling"] == 1.0
