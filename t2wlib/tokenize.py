@@ -4,7 +4,11 @@ Layer-wise chunking: each layer of the flat layout (W1, b1, W2, b2; see head.py)
 blocks of `block_size` consecutive values, its last block zero-padded, so no block mixes layers.
 Normalisation, with statistics from the seen zoo only:
   "minmax"   (paper): per block b, lo_b / hi_b over all its values in the zoo; x -> 2 (x - lo) / (hi - lo) - 1.
-  "standard" (the proposal's variant): per parameter j, x -> (x - mu_j) / sigma_j.
+  "standard" (the proposal's variant): per parameter j, x -> (x - mu_j) / sigma_j, with sigma_j
+             floored at STD_FLOOR x the median sigma of its layer. The floor matters for L_sym: the
+             symmetry moves a value between parameters, and in token space it is rescaled by
+             sigma_from / sigma_to; a parameter the zoo never changes (a feature that is always 0 in
+             digits: sigma = 0) made that ratio ~1e10 and L_sym 1e18 from the first step.
 Both are affine per value, so decode(encode(θ)) = θ up to rounding, and the hidden-unit symmetry
 acts on tokens as decode -> permute -> encode (`permute`); on noise-like tensors (no offset) only
 the scale part applies (`linear=True`).
@@ -19,6 +23,7 @@ import torch
 from .head import HeadSpec, permute_hidden
 
 MODES = ("minmax", "standard")
+STD_FLOOR = 0.1
 
 
 def block_layout(spec: HeadSpec, block_size: int) -> torch.Tensor:
@@ -73,7 +78,13 @@ class WeightTokenizer:
             offset = ((hi + lo) / 2).unsqueeze(1).expand_as(index)
             scale = half.unsqueeze(1).expand_as(index)
         else:
-            offset, scale = x.mean(0), x.std(0).clamp_min(1e-12)
+            flat = theta.double()
+            std, start = flat.std(0), 0  # (P,)
+            for shape in spec.shapes.values():
+                n = int(torch.Size(shape).numel())
+                std[start:start + n] = std[start:start + n].clamp_min(STD_FLOOR * float(std[start:start + n].median()))
+                start += n
+            offset, scale = x.mean(0), std[index.clamp_min(0)].clamp_min(1e-12)
         offset, scale = offset.where(mask, 0.0), scale.where(mask, 1.0)
         return cls(spec, block_size, mode, index, offset.contiguous(), scale.contiguous())
 

@@ -17,14 +17,19 @@ import zoo_job  # noqa: E402
 
 
 def test_variants_share_the_budget_and_differ_only_in_their_overrides():
-    profile = get_profile("cpu", ablation_epochs=7)
+    profile = get_profile("cpu", ablation_epochs=7, ablation_seeds=(5, 6))
     full = ablation.ablation_profile(profile, ablation.FULL)
     assert full.gen_epochs == 7 and full.gen_batch_size == profile.gen_batch_size
     for name, overrides in ablation.ABLATIONS.items():
         prof = ablation.ablation_profile(profile, name)
+        overrides = overrides(profile) if callable(overrides) else overrides
         changed = {f for f in overrides if getattr(prof, f) != getattr(full, f)}
-        assert changed == set(overrides) and prof.gen_epochs == 7 and prof.seeds == profile.seeds
-    assert ablation.ablation_profile(get_profile("cpu"), ablation.FULL) == get_profile("cpu")  # None: gen_epochs
+        assert changed == set(overrides) and prof.gen_epochs == 7 and prof.seeds == profile.ablation_seeds
+    plain = get_profile("cpu", ablation_epochs=None, ablation_seeds=())  # the main budget and seeds
+    assert ablation.ablation_profile(plain, ablation.FULL) == plain
+    for base in ("minmax", "standard"):  # "other tokenizer" swaps whichever the profile has
+        swapped = ablation.ablation_profile(get_profile("cpu", tokenizer_mode=base), "other tokenizer")
+        assert swapped.tokenizer_mode == ({"minmax", "standard"} - {base}).pop()
     with pytest.raises(KeyError, match="unknown ablation 'w/o text'"):
         ablation.ablation_profile(profile, "w/o text")
 
