@@ -96,6 +96,10 @@ class Profile:
     ablation_dataset: str = ""
     ablation_epochs: int | None = None
     ablation_seeds: tuple[int, ...] = ()
+    # Fusion (05_fusion, Table 3): classes per task (paper: two disjoint 8-class tasks; the embedded
+    # datasets' 10 classes allow two of 4, whose union of 8 lies in the zoo's k range) and pairs.
+    fusion_k: int = 8
+    fusion_pairs: int = 20
 
 
 PROFILES: dict[str, Profile] = {
@@ -129,6 +133,8 @@ PROFILES: dict[str, Profile] = {
         eval_seen_tasks=40,
         trajectory_tasks=3,
         heldout_zoo_classes=2,
+        fusion_k=4,
+        fusion_pairs=3,
     ),
     # The embedded default at a size with meaningful numbers, <= 45 minutes on 2 CPU cores.
     "cpu": Profile(
@@ -160,6 +166,7 @@ PROFILES: dict[str, Profile] = {
         heldout_zoo_classes=2,
         ablation_epochs=20,
         ablation_seeds=(42, 34),
+        fusion_k=4,
     ),
     # The paper's stack (CUDA + internet): §4.1 and App. B.
     "paper": Profile(
