@@ -10,6 +10,7 @@ equals training each head alone with `torch.optim.Adam` (`train_head_loop`, the 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as Fn
@@ -55,13 +56,17 @@ def _task_loss(theta, X, rows, labels, valid, class_emb, class_valid, spec):
 
 def train_heads(theta0: torch.Tensor, X: torch.Tensor, y: torch.Tensor, class_emb: torch.Tensor,
                 task_classes: torch.Tensor, seeds: list[int], cfg: HeadTrainConfig, spec: HeadSpec,
-                progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+                progress: bool = False, cosine: bool = False,
+                on_epoch: Callable[[int, torch.Tensor], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Train H heads at once.
 
     theta0 (H, P) or (P,) start weights; X (N, F), y (N,) the training split; class_emb (C, D);
     task_classes (H, K) class ids per task, -1 padded; seeds: one shuffling seed per task.
     Head i trains on the rows of X whose label is in its task, with logits over its task's classes.
     Returns theta (H, P) and the mean training loss per head and epoch (H, epochs).
+    cosine: decay each head's learning rate from cfg.lr to 0 over its own steps (cosine), instead of
+    the zoo's constant rate. on_epoch(e, theta): called after each global epoch e = 1..epochs (the
+    step at which the longest schedule finishes its e-th epoch), e.g. for learning curves.
     """
     H, K = task_classes.shape
     device = X.device
@@ -103,11 +108,14 @@ def train_heads(theta0: torch.Tensor, X: torch.Tensor, y: torch.Tensor, class_em
             m = torch.where(active, b1 * m + (1 - b1) * grad, m)
             v = torch.where(active, b2 * v + (1 - b2) * grad * grad, v)
             bc1, bc2 = 1 - b1 ** t.clamp_min(1), 1 - b2 ** t.clamp_min(1)
-            update = (cfg.lr / bc1) * m / (v.sqrt() / bc2.sqrt() + cfg.eps)
+            lr = cfg.lr * (0.5 * (1 + torch.cos(torch.pi * (t - 1) / steps.to(device).unsqueeze(1))) if cosine else 1)
+            update = (lr / bc1) * m / (v.sqrt() / bc2.sqrt() + cfg.eps)
             theta = torch.where(active, theta - update, theta)
             epoch = torch.div(torch.full((H,), s, device=device), per_epoch.to(device), rounding_mode="floor")
             live = active.squeeze(1) & (epoch < cfg.epochs)
             loss_sum[heads.squeeze(1)[live], epoch[live].long()] += loss.detach()[live]
+        if on_epoch is not None and (s + 1) % (S // max(cfg.epochs, 1) or 1) == 0:
+            on_epoch((s + 1) // (S // max(cfg.epochs, 1) or 1), theta)
     return theta.detach(), loss_sum / per_epoch.to(device).unsqueeze(1)
 
 

@@ -182,3 +182,86 @@ def ablation_bars(table: pd.DataFrame, reference: float | None = None) -> plt.Fi
     ax.set_xlabel("mean unseen-task accuracy (± std over seeds)")
     fig.tight_layout()
     return fig
+
+
+def gradcam_grid(images: np.ndarray, overlays: dict[str, np.ndarray], row_labels: list[str], title: str) -> plt.Figure:
+    """Figure 4: one row per image (n, S, S, 3) in [0, 1], the image then one Grad-CAM overlay
+    (n, S, S, 3) uint8 per column label (e.g. denoising steps)."""
+    n, cols = len(images), 1 + len(overlays)
+    fig, axes = plt.subplots(n, cols, figsize=(1.6 * cols, 1.6 * n + 0.4), squeeze=False)
+    for i in range(n):
+        axes[i, 0].imshow(images[i])
+        axes[i, 0].set_ylabel(row_labels[i], fontsize=7)
+        for j, (label, maps) in enumerate(overlays.items(), start=1):
+            axes[i, j].imshow(maps[i])
+            if i == 0:
+                axes[i, j].set_title(label, fontsize=8)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0, 0].set_title("image", fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def enhancement_scatter(scores: dict[str, pd.DataFrame]) -> plt.Figure:
+    """Figure 6: accuracy after vs before enhancement, one point per task, one panel per (dataset, t),
+    with the diagonal (above it: enhancement helped)."""
+    panels = [(name, t, g) for name, df in scores.items() for t, g in df.groupby("t") if t > 0]
+    cols = max(1, len({t for _, t, _ in panels}))
+    rows = len(scores)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.8 * cols, 2.8 * rows), squeeze=False)
+    for ax, (name, t, g) in zip(axes.flat, panels):
+        ax.scatter(g.acc_before, g.acc_after, s=10, alpha=0.7)
+        lo = float(min(g.acc_before.min(), g.acc_after.min()))
+        ax.plot([lo, 1], [lo, 1], "k--", lw=0.8)
+        ax.set_title(f"{name}, t = {t}: {(g.acc_after > g.acc_before).mean():.0%} improved", fontsize=8)
+        ax.set_xlabel("before (half-trained)", fontsize=8)
+        ax.set_ylabel("after enhancement", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def init_curves(curves: dict[str, pd.DataFrame], trained: dict[str, float]) -> plt.Figure:
+    """Table 4's learning curves: mean test accuracy over tasks against the epoch, one line per init,
+    one panel per dataset; the trained zoo heads' mean as a dashed line."""
+    fig, axes = plt.subplots(1, len(curves), figsize=(6 * len(curves), 4), squeeze=False)
+    for ax, (name, df) in zip(axes[0], curves.items()):
+        for init, g in df.groupby("init", sort=False):
+            mean = g.groupby("epoch").test_accuracy.mean()
+            ax.plot(mean.index, mean.to_numpy(), label=init, lw=1.8 if init.startswith("T2W") else 1.1)
+        ax.axhline(trained[name], color="k", ls="--", lw=0.8, label="trained zoo heads")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("mean test accuracy")
+        ax.set_title(f"{name}: training from each init", fontsize=10)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def landscapes(grids: dict[str, torch.Tensor], alphas: torch.Tensor, betas: torch.Tensor, title: str) -> plt.Figure:
+    """Figure 5: for each init (name -> loss grid Z (len(alphas), len(betas))), a 3-D surface (top)
+    and a contour plot (bottom) of log10 Z around the trained solution (α = β = 0)."""
+    fig = plt.figure(figsize=(4.6 * len(grids), 8.4))
+    A, B = np.meshgrid(alphas.numpy(), betas.numpy(), indexing="ij")
+    lo = min(float(z.min()) for z in grids.values())
+    hi = max(float(z.max()) for z in grids.values())
+    levels = np.linspace(np.log10(lo), np.log10(hi), 25)
+    for i, (name, Z) in enumerate(grids.items()):
+        logz = np.log10(Z.numpy())
+        ax = fig.add_subplot(2, len(grids), i + 1, projection="3d")
+        ax.plot_surface(A, B, logz, cmap="viridis", linewidth=0, antialiased=True)
+        ax.set_title(f"{name} init", fontsize=9)
+        ax.set_xlabel("α (δ1)", fontsize=8)
+        ax.set_ylabel("β (δ2)", fontsize=8)
+        ax.set_zlabel("log10 loss", fontsize=8)
+        ax2 = fig.add_subplot(2, len(grids), len(grids) + i + 1)
+        cs = ax2.contour(A, B, logz, levels=levels, cmap="viridis")
+        ax2.plot(0, 0, "r*", ms=8)
+        ax2.set_xlabel("α (δ1)", fontsize=8)
+        ax2.set_ylabel("β (δ2)", fontsize=8)
+        fig.colorbar(cs, ax=ax2, label="log10 loss")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

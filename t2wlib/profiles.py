@@ -100,6 +100,25 @@ class Profile:
     # datasets' 10 classes allow two of 4, whose union of 8 lies in the zoo's k range) and pairs.
     fusion_k: int = 8
     fusion_pairs: int = 20
+    # Initialisation (06_initialization, Table 4): unseen tasks per dataset trained from each init
+    # (paper: 50 epochs, Adam 3e-4, cosine), few-shot sizes K (examples per class), and Reptile's
+    # meta-iterations and tasks per iteration (one inner epoch each, the zoo's stage-2 optimiser).
+    init_tasks: int = 20
+    init_epochs: int = 50
+    init_lr: float = 3e-4
+    init_shots: tuple[int, ...] = (10, 100)
+    reptile_iterations: int = 50
+    reptile_meta_batch: int = 16
+    # Loss landscape (08_loss_landscape, Figure 5): grid points per axis over α, β in [-4, 4].
+    landscape_grid: int = 50
+    # Enhancement (07_enhancement, Figure 6): unseen tasks retrained to half their epochs, and the
+    # diffusion steps t (of N) they are noised to before T2W denoises them.
+    enhancement_tasks: int = 55
+    enhancement_t: tuple[int, ...] = (50, 100, 200, 400)
+    # Grad-CAM (09_gradcam, Figure 4): test images of one unseen task per dataset, and the denoising
+    # steps (fractions of N) whose x0-estimate heads are shown (paper: steps 900 ... 1000 of 1000).
+    gradcam_images: int = 4
+    gradcam_steps: tuple[float, ...] = (0.9, 0.925, 0.95, 0.975, 1.0)
 
 
 PROFILES: dict[str, Profile] = {
@@ -135,6 +154,14 @@ PROFILES: dict[str, Profile] = {
         heldout_zoo_classes=2,
         fusion_k=4,
         fusion_pairs=3,
+        gradcam_images=2,
+        enhancement_tasks=6,
+        enhancement_t=(100, 400),
+        init_tasks=3,
+        init_epochs=3,
+        reptile_iterations=2,
+        reptile_meta_batch=4,
+        landscape_grid=11,
     ),
     # The embedded default at a size with meaningful numbers, <= 45 minutes on 2 CPU cores.
     "cpu": Profile(
@@ -167,6 +194,7 @@ PROFILES: dict[str, Profile] = {
         ablation_epochs=20,
         ablation_seeds=(42, 34),
         fusion_k=4,
+        init_tasks=12,
     ),
     # The paper's stack (CUDA + internet): §4.1 and App. B.
     "paper": Profile(

@@ -9,12 +9,11 @@ import pytest
 import torch
 
 from t2wlib import fusion
-from t2wlib.generator import train_generator
 from t2wlib.head import HeadSpec, head_logits, permute_hidden
-from t2wlib.profiles import get_profile
 from t2wlib.zoo import load_zoo
 
 sys.path.insert(0, str(Path(__file__).parent))
+import train_job  # noqa: E402
 import zoo_job  # noqa: E402
 
 SPEC = HeadSpec(feature_dim=10, hidden=6, embed_dim=5)
@@ -54,8 +53,7 @@ def test_fusion_table_on_a_tiny_zoo(tmp_path):
     zoo_job.build(tmp_path / "zoo")
     zoo = load_zoo(tmp_path / "zoo")
     train, test, _ = zoo_job.synthetic_data()
-    gen, _ = train_generator(tmp_path / "g", zoo, get_profile("smoke", block_size=8, gen_epochs=1, gen_batch_size=8),
-                             progress=False)
+    gen = train_job.tiny_generator(tmp_path / "g", zoo)
     pairs = fusion.disjoint_pairs(len(zoo.class_names), 2, 3, seed=1)
     df = fusion.fusion_scores(zoo, train, test, gen, pairs, ddim_steps=3, seed=0)
     assert len(df) == 5 * 3 and set(df.method) == {"Model A", "Model B", "Weight averaging", "Git Re-Basin",

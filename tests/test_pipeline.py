@@ -84,6 +84,22 @@ def test_evaluation_stage_outputs(smoke_run):
 
 
 @pytest.mark.pipeline
+def test_application_stage_outputs(smoke_run):
+    figs = RUN / "figures"
+    table3 = pd.read_csv(figs / "table3.csv")
+    assert set(table3.method) == {"Model A", "Model B", "Weight averaging", "Git Re-Basin", "T2W (combined text)"}
+    table4 = pd.read_csv(figs / "table4.csv")
+    assert {"T2W", "Reptile", "xavier-normal", "normal-0.01"} <= set(table4["init"])
+    assert {"acc_10_shot", "acc_100_shot", "epochs_to_90pct"} <= set(table4.columns)
+    enhancement = pd.read_csv(figs / "fig6_enhancement.csv")
+    assert set(enhancement.t) == {100, 400} and enhancement.acc_after.between(0, 1).all()
+    landscape = pd.read_csv(figs / "fig5_landscape.csv")
+    assert set(landscape["init"]) == {"T2W", "Xavier normal"} and (landscape.grid_min <= landscape.loss_at_solution * (1 + 1e-5)).all()
+    for name in ("table4_curves", "fig6_enhancement", "fig5_landscape_digits", "fig4_gradcam_fashion-mnist"):
+        assert (figs / f"{name}.png").stat().st_size > 10_000
+
+
+@pytest.mark.pipeline
 def test_generate_and_predict_from_the_command_line(smoke_run, tmp_path):
     import subprocess
     import sys

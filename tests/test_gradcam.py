@@ -1,0 +1,32 @@
+"""Grad-CAM through the frozen backbone and a head: maps of the image size, in [0, 1], class-dependent."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from t2wlib.backbones import load_backbone
+from t2wlib.gradcam import gradcam_maps, overlay
+from t2wlib.head import HeadSpec
+
+
+@pytest.fixture(scope="module")
+def backbone():
+    return load_backbone("efficientnet-lite0", pretrained=False)  # random weights: shapes only
+
+
+def test_maps_have_the_image_size_and_range(backbone):
+    torch.manual_seed(0)
+    spec = HeadSpec(backbone.feature_dim, 2, 6)
+    theta, emb = torch.randn(spec.num_params) * 0.05, torch.nn.functional.normalize(torch.randn(3, 6), dim=-1)
+    images = torch.randn(2, 3, 64, 64)
+    maps = gradcam_maps(backbone, theta, emb, spec, images, [0, 2])
+    assert maps.shape == (2, 64, 64) and maps.min() >= 0 and maps.max() <= 1 and maps.max() > 0
+    other = gradcam_maps(backbone, theta, emb, spec, images, [1, 1])
+    assert not np.allclose(maps, other)  # the target class matters
+    assert all(not p.requires_grad for p in backbone.trunk.parameters())  # the backbone stays frozen
+    shown = overlay(np.random.default_rng(0).random((64, 64, 3)), maps[0])
+    assert shown.shape == (64, 64, 3) and shown.dtype == np.uint8
+    with pytest.raises(ValueError, match="one target class per image"):
+        gradcam_maps(backbone, theta, emb, spec, images, [0])

@@ -1,0 +1,35 @@
+"""Loss landscape: the grid's centre is the solution's loss; directions have the documented norms."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from t2wlib.head import HeadSpec, head_logits, unflatten
+from t2wlib.landscape import directions, loss_grid
+
+SPEC = HeadSpec(feature_dim=12, hidden=3, embed_dim=5)
+
+
+def test_directions_are_layerwise_normalised_and_scaled():
+    g = torch.Generator().manual_seed(0)
+    init, final = torch.randn(SPEC.num_params, generator=g), torch.randn(SPEC.num_params, generator=g)
+    d1, d2 = directions(init, final, SPEC, seed=1)
+    assert d1.norm().item() == pytest.approx(1.0) and d2.norm().item() == pytest.approx(1.0)
+    # Each layer of a direction is proportional to that layer's norm in θ*.
+    for d in (d1, d2):
+        ratio = {k: float(v.norm() / unflatten(final.double(), SPEC)[k].norm()) for k, v in unflatten(d, SPEC).items()}
+        assert max(ratio.values()) == pytest.approx(min(ratio.values()))
+
+
+def test_grid_centre_equals_the_loss_at_the_solution():
+    g = torch.Generator().manual_seed(2)
+    theta = torch.randn(SPEC.num_params, generator=g)
+    x, labels, emb = torch.randn(30, 12, generator=g), torch.randint(0, 4, (30,), generator=g), torch.randn(4, 5, generator=g)
+    d1, d2 = directions(torch.zeros_like(theta), theta, SPEC)
+    alphas = betas = torch.linspace(-4, 4, 9)  # contains 0 at index 4
+    Z = loss_grid(theta, d1, d2, alphas, betas, x, labels, emb, SPEC, chunk=7)
+    direct = torch.nn.functional.cross_entropy(head_logits(theta[None], x, emb, SPEC)[0], labels)
+    assert Z.shape == (9, 9) and Z[4, 4].item() == pytest.approx(direct.item(), rel=1e-5)
+    moved = torch.nn.functional.cross_entropy(head_logits((theta + 2 * d1 - 3 * d2).float()[None], x, emb, SPEC)[0], labels)
+    assert Z[6, 1].item() == pytest.approx(moved.item(), rel=1e-4)  # α = 2, β = -3
