@@ -39,12 +39,14 @@ class FigureWriter:
         self._record(path.name, **extra)
         return path
 
-    def table(self, df: pd.DataFrame, name: str, floatfmt: str = ".4g", **extra) -> Path:
+    def table(self, df: pd.DataFrame, name: str, floatfmt: str = ".4g", markdown: bool = True, **extra) -> Path:
+        """CSV, and with `markdown` a Markdown copy for reading (off for long per-task tables)."""
         csv, md = self.directory / f"{name}.csv", self.directory / f"{name}.md"
         atomic_write_text(csv, df.to_csv(index=False))
-        atomic_write_text(md, df.to_markdown(index=False, floatfmt=floatfmt) + "\n")
         self._record(csv.name, **extra)
-        self._record(md.name, **extra)
+        if markdown:
+            atomic_write_text(md, df.to_markdown(index=False, floatfmt=floatfmt) + "\n")
+            self._record(md.name, **extra)
         return csv
 
     def json(self, obj, name: str, **extra) -> Path:
