@@ -54,6 +54,7 @@ def train_hypernetwork(directory: str | Path, theta_seen: torch.Tensor, v_seen: 
     seen zoo: heads theta_seen (S, P), text vectors v_seen (S, D). Masked MSE in token space; Adam
     at cfg.lr with cfg's warmup + cosine schedule, epochs, batch size, clipping and seed."""
     directory = Path(directory)
+    torch.manual_seed(cfg.seed)
     model = HyperNetwork(v_seen.shape[1], tokenizer.num_tokens, tokenizer.block_size)
     meta = {"format": "t2w-hypernetwork/1", "train": cfg.__dict__, "tokenizer": tokenizer.config(),
             "tasks": len(theta_seen)}
@@ -61,8 +62,6 @@ def train_hypernetwork(directory: str | Path, theta_seen: torch.Tensor, v_seen: 
     if weights.exists() and meta_path.exists() and json.loads(meta_path.read_text()) == json.loads(json.dumps(meta)):
         model.load_state_dict(load_file(weights))
         return model.eval()
-    torch.manual_seed(cfg.seed)
-    model = HyperNetwork(v_seen.shape[1], tokenizer.num_tokens, tokenizer.block_size)
     model.text_mean.copy_(v_seen.mean(0))
     model.text_std.copy_(v_seen.std(0).clamp_min(1e-6))
     x0, mask = tokenizer.encode(theta_seen).float(), tokenizer.mask

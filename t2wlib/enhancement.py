@@ -5,6 +5,8 @@ trained heads for that task. t = 0 leaves the head unchanged; t = N ignores it (
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 import torch
 
@@ -42,7 +44,7 @@ def enhancement_scores(zoo: Zoo, train: FeatureSet, test: FeatureSet, gen: T2WGe
     θ0*, the same shuffling seeds) but stopped after `fraction` of the epochs, then enhanced at every
     t in steps_t. One row per (task, t): accuracy before, after, and of the fully trained zoo head."""
     cfg = zoo.config.stage2
-    half = type(cfg)(**{**cfg.__dict__, "epochs": max(1, round(cfg.epochs * fraction))})
+    half = dataclasses.replace(cfg, epochs=max(1, round(cfg.epochs * fraction)))
     emb, classes = zoo.task_text["class_emb/prompt"], zoo.tasks.padded(ids)
     theta, _ = train_heads(zoo.stage1, train.X, train.y, emb, classes, [zoo.config.task_seed(i) for i in ids], half, zoo.spec)
     before = task_accuracy(theta, test.X, test.y, emb, classes, zoo.spec)

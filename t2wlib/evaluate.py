@@ -138,9 +138,8 @@ def trajectory_accuracy(trajectory: list[tuple[int, torch.Tensor]], zoo: Zoo, te
 def generated_heads_report(zoo: Zoo, theta: torch.Tensor, test: FeatureSet, ids: list[int]) -> dict:
     """Generated heads θ (len(ids), P) for zoo tasks `ids` against the trained heads of the same
     tasks: mean test accuracy of both, the Universal Model's, and the weight MSE."""
-    classes = zoo.tasks.padded(ids)
-    acc = task_accuracy(theta, test.X, test.y, zoo.task_text["class_emb/prompt"], classes, zoo.spec)
-    return {"dataset": zoo.source.get("dataset"), "tasks": len(ids), "generated_mean": float(acc.mean()),
-            "trained_mean": float(zoo.test_accuracy[ids].mean()), "universal_mean": float(zoo.universal_accuracy[ids].mean()),
-            "generated_over_trained": float(acc.mean() / zoo.test_accuracy[ids].mean()),
-            "weight_mse": float(((theta - zoo.theta[ids]) ** 2).mean())}
+    scores = head_scores(zoo, theta, test, ids)
+    trained = float(zoo.test_accuracy[ids].mean())
+    return {"dataset": zoo.source.get("dataset"), "tasks": len(ids), "generated_mean": float(scores.accuracy.mean()),
+            "trained_mean": trained, "universal_mean": float(zoo.universal_accuracy[ids].mean()),
+            "generated_over_trained": float(scores.accuracy.mean()) / trained, "weight_mse": float(scores.mse.mean())}

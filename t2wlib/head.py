@@ -140,6 +140,15 @@ def task_membership(task_classes: torch.Tensor, num_classes: int) -> torch.Tenso
     return member[:, :num_classes]
 
 
+def _task_logits(theta, x, class_emb, task_classes, spec, max_elements):
+    """Chunks of (first head index, logits (h, N, C) with classes outside each head's task at -inf)."""
+    member = task_membership(task_classes.to(x.device), class_emb.shape[0])  # (H, C)
+    chunk = max(1, max_elements // (len(x) * max(class_emb.shape[0], spec.embed_dim)))
+    for s in range(0, theta.shape[0], chunk):
+        logits = head_logits(theta[s:s + chunk], x, class_emb, spec)  # (h, N, C)
+        yield s, logits.masked_fill(~member[s:s + chunk].unsqueeze(1), float("-inf"))
+
+
 @torch.no_grad()
 def task_predictions(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, class_emb: torch.Tensor,
                      task_classes: torch.Tensor, spec: HeadSpec, max_elements: int = 1 << 25):
@@ -150,14 +159,23 @@ def task_predictions(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, clas
     argmax over its task's classes only, on every sample. Returns pred (H, N) class ids and
     in_task (H, N) bool: whether sample n belongs to head i's task (only those count).
     """
-    member = task_membership(task_classes.to(x.device), class_emb.shape[0])  # (H, C)
-    N, C = len(y), class_emb.shape[0]
-    chunk = max(1, max_elements // (N * max(C, spec.embed_dim)))
-    preds = []
-    for s in range(0, theta.shape[0], chunk):
-        logits = head_logits(theta[s:s + chunk], x, class_emb, spec)  # (h, N, C)
-        preds.append(logits.masked_fill(~member[s:s + chunk].unsqueeze(1), float("-inf")).argmax(-1))  # (h, N)
-    return torch.cat(preds), member[:, y]
+    pred = torch.cat([logits.argmax(-1) for _, logits in _task_logits(theta, x, class_emb, task_classes, spec,
+                                                                         max_elements)])
+    return pred, task_membership(task_classes.to(x.device), class_emb.shape[0])[:, y]
+
+
+@torch.no_grad()
+def task_loss(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, class_emb: torch.Tensor,
+              task_classes: torch.Tensor, spec: HeadSpec, max_elements: int = 1 << 25) -> torch.Tensor:
+    """Mean cross-entropy (H,) of each head over its task's samples, softmax over its task's classes
+    (arguments as in `task_predictions`)."""
+    in_task = task_membership(task_classes.to(x.device), class_emb.shape[0])[:, y]  # (H, N)
+    out = []
+    for s, logits in _task_logits(theta, x, class_emb, task_classes, spec, max_elements):
+        nll = -logits.log_softmax(-1).gather(-1, y.expand(len(logits), -1).unsqueeze(-1)).squeeze(-1)  # (h, N)
+        m = in_task[s:s + len(logits)]
+        out.append(nll.where(m, 0.0).sum(1) / m.sum(1))
+    return torch.cat(out)
 
 
 def task_accuracy(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, class_emb: torch.Tensor,

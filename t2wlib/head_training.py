@@ -93,6 +93,7 @@ def train_heads(theta0: torch.Tensor, X: torch.Tensor, y: torch.Tensor, class_em
     t = torch.zeros(H, 1, device=device)
     b1, b2 = cfg.betas
     loss_sum = torch.zeros(H, max(cfg.epochs, 1), device=device)
+    longest_epoch = max(1, S // max(cfg.epochs, 1))  # steps per epoch of the longest schedule (on_epoch)
     for s in tqdm(range(S), desc="heads", unit="step", disable=not progress):
         batch = idx[:, s]  # (H, B)
         valid = batch >= 0
@@ -114,8 +115,8 @@ def train_heads(theta0: torch.Tensor, X: torch.Tensor, y: torch.Tensor, class_em
             epoch = torch.div(torch.full((H,), s, device=device), per_epoch.to(device), rounding_mode="floor")
             live = active.squeeze(1) & (epoch < cfg.epochs)
             loss_sum[heads.squeeze(1)[live], epoch[live].long()] += loss.detach()[live]
-        if on_epoch is not None and (s + 1) % (S // max(cfg.epochs, 1) or 1) == 0:
-            on_epoch((s + 1) // (S // max(cfg.epochs, 1) or 1), theta)
+        if on_epoch is not None and (s + 1) % longest_epoch == 0:
+            on_epoch((s + 1) // longest_epoch, theta)
     return theta.detach(), loss_sum / per_epoch.to(device).unsqueeze(1)
 
 

@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 from .features import FeatureSet
-from .head import HeadSpec, flatten, head_logits, task_accuracy, task_membership
+from .head import HeadSpec, flatten, task_accuracy, task_loss
 from .head_training import HeadTrainConfig, train_heads
 
 SCHEMES = ("xavier-uniform", "xavier-normal", "kaiming-uniform", "kaiming-normal", "uniform-0.1", "normal-0.01")
@@ -94,7 +94,7 @@ def train_from_inits(inits: dict[str, torch.Tensor], train: FeatureSet, test: Fe
 
     def record(epoch: int, theta: torch.Tensor) -> None:
         acc = task_accuracy(theta, test.X, test.y, class_emb, classes, spec)
-        loss = task_loss(theta, test, class_emb, classes, spec)
+        loss = task_loss(theta, test.X, test.y, class_emb, classes, spec)
         rows.extend({"init": names[h // n], "task": h % n, "epoch": epoch, "test_accuracy": float(acc[h]),
                      "test_loss": float(loss[h])} for h in range(len(theta)))
 
@@ -102,21 +102,6 @@ def train_from_inits(inits: dict[str, torch.Tensor], train: FeatureSet, test: Fe
     train_heads(theta0, train.X, train.y, class_emb, classes, [seed * 7919 + h % n for h in range(len(theta0))],
                 cfg, spec, cosine=True, on_epoch=record)
     return pd.DataFrame(rows)
-
-
-@torch.no_grad()
-def task_loss(theta: torch.Tensor, split: FeatureSet, class_emb: torch.Tensor, task_classes: torch.Tensor,
-              spec: HeadSpec) -> torch.Tensor:
-    """Mean cross-entropy (H,) of each head on its task's samples of `split`, over its task's classes."""
-    member = task_membership(task_classes, class_emb.shape[0])  # (H, C)
-    out = []
-    for h in range(len(theta)):
-        keep = member[h, split.y]
-        classes = torch.nonzero(member[h]).squeeze(1)
-        logits = head_logits(theta[h:h + 1], split.X[keep], class_emb[classes], spec)[0]
-        local = torch.searchsorted(classes, split.y[keep])
-        out.append(torch.nn.functional.cross_entropy(logits, local))
-    return torch.stack(out)
 
 
 def summarise_inits(curves: pd.DataFrame, trained_accuracy: torch.Tensor, few: dict[int, pd.DataFrame]) -> pd.DataFrame:

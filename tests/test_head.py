@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from t2wlib.head import (CLIPAdapter, HeadSpec, flatten, head_logits, permute_hidden, task_accuracy, task_predictions,
-                         task_membership, unflatten)
+from t2wlib.head import (CLIPAdapter, HeadSpec, flatten, head_logits, permute_hidden, task_accuracy, task_loss,
+                         task_membership, task_predictions, unflatten)
 
 SPEC = HeadSpec(feature_dim=12, hidden=5, embed_dim=7)
 
@@ -103,3 +103,19 @@ def test_rows_form_equals_explicit_per_head_batches(monkeypatch, dense_threshold
     X, e = torch.randn(20, 12, generator=g, dtype=torch.float64), torch.randn(3, 4, 7, generator=g, dtype=torch.float64)
     rows = torch.randint(0, 20, (3, 5), generator=g)
     torch.testing.assert_close(head_logits(theta, X, e, SPEC, rows=rows), head_logits(theta, X[rows], e, SPEC))
+
+
+def test_task_loss_equals_per_task_cross_entropy():
+    g = torch.Generator().manual_seed(6)
+    C, N = 6, 50
+    x, y = torch.randn(N, 12, generator=g), torch.randint(0, C, (N,), generator=g)
+    class_emb = torch.nn.functional.normalize(torch.randn(C, 7, generator=g), dim=-1)
+    tasks = torch.tensor([[0, 1, -1], [2, 3, 4], [5, 0, 3]])
+    theta = _theta(3, seed=7).float()
+    loss = task_loss(theta, x, y, class_emb, tasks, SPEC, max_elements=N * C)  # chunks of one head
+    for i, row in enumerate(tasks):
+        classes = row[row >= 0].sort().values
+        keep = torch.isin(y, classes)
+        logits = CLIPAdapter.from_flat(theta[i], SPEC).logits(x[keep], class_emb[classes])
+        expected = torch.nn.functional.cross_entropy(logits, torch.searchsorted(classes, y[keep]))
+        torch.testing.assert_close(loss[i], expected)
