@@ -32,6 +32,17 @@ def train_config(profile, seed: int) -> TrainConfig:
                        checkpoint_every=profile.checkpoint_every, seed=seed)
 
 
+def seen_split(zoo: Zoo, profile) -> tuple[list[int], list[int]]:
+    """The seen task ids a generator trains on, and the `gen_validation_tasks` seen ids held out of
+    its training (the last ones: the task order is random already). Generator settings are chosen
+    on the held-out seen tasks, never on the unseen tasks that report results (04_ablation)."""
+    seen, n = zoo.tasks.ids("seen"), profile.gen_validation_tasks
+    if not 0 <= n <= len(seen) - profile.gen_batch_size:
+        raise ValueError(f"gen_validation_tasks = {n} must be in [0, {len(seen) - profile.gen_batch_size}]: the zoo has "
+                         f"{len(seen)} seen tasks and training needs gen_batch_size = {profile.gen_batch_size}")
+    return seen[:len(seen) - n], seen[len(seen) - n:]
+
+
 def generator_meta(profile, zoo: Zoo, variant: str, seed: int) -> dict:
     """Everything that defines a generator (stored as generator.json)."""
     return {"format": "t2w-generator/2", "spec": [zoo.spec.feature_dim, zoo.spec.hidden, zoo.spec.embed_dim],
@@ -40,7 +51,7 @@ def generator_meta(profile, zoo: Zoo, variant: str, seed: int) -> dict:
             "prediction": profile.prediction, "text_variant": variant, "text_dim": zoo.task_text[f"v_c/{variant}"].shape[1],
             "text_encoder": zoo.source.get("text_encoder"), "backbone": zoo.source.get("backbone"),
             "image_size": profile.image_size, "dataset": zoo.source.get("dataset"), "zoo": str(zoo.directory.name),
-            "seed": seed, "train": train_config(profile, seed).__dict__}
+            "validation_tasks": profile.gen_validation_tasks, "seed": seed, "train": train_config(profile, seed).__dict__}
 
 
 def generator_path(artifacts, profile, zoo: Zoo, variant: str, seed: int) -> Path:
@@ -115,15 +126,15 @@ class T2WGenerator:
 
 def train_generator(directory: str | Path, zoo: Zoo, profile, variant: str = "prompt", seed: int = 42,
                     device: str = "cpu", progress: bool = True) -> tuple[T2WGenerator, list[dict]]:
-    """Fit the tokenizer on the zoo's seen tasks, train (or resume) the DiT, and return the
-    generator with its loss curves."""
+    """Fit the tokenizer on the zoo's seen tasks (less the validation tasks, `seen_split`), train (or
+    resume) the DiT on them, and return the generator with its loss curves."""
     directory = Path(directory)
     meta = generator_meta(profile, zoo, variant, seed)
     existing = directory / "generator.json"
     if existing.exists() and json.loads(existing.read_text()) != json.loads(json.dumps(meta)):
         raise ValueError(f"{directory} holds a generator with another definition ({existing}); use a new directory "
                          "(generator_path keys folders by definition)")
-    seen = zoo.tasks.ids("seen")
+    seen = seen_split(zoo, profile)[0]
     tokenizer = WeightTokenizer.fit(zoo.theta[seen], zoo.spec, profile.block_size, profile.tokenizer_mode)
     directory.mkdir(parents=True, exist_ok=True)
     atomic_write(directory / "tokenizer.safetensors", lambda tmp: save_file(

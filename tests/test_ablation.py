@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from t2wlib import ablation
@@ -17,32 +20,58 @@ import zoo_job  # noqa: E402
 
 
 def test_variants_share_the_budget_and_differ_only_in_their_overrides():
-    profile = get_profile("cpu", ablation_epochs=7, ablation_seeds=(5, 6))
-    full = ablation.ablation_profile(profile, ablation.FULL)
-    assert full.gen_epochs == 7 and full.gen_batch_size == profile.gen_batch_size
+    profile = get_profile("cpu", ablation_epochs=7, ablation_seeds=(5, 6), ablation_validation_tasks=9)
+    base = dataclasses.replace(profile, gen_epochs=7, seeds=(5, 6), gen_validation_tasks=9)
     for name, overrides in ablation.ABLATIONS.items():
         prof = ablation.ablation_profile(profile, name)
         overrides = overrides(profile) if callable(overrides) else overrides
-        changed = {f for f in overrides if getattr(prof, f) != getattr(full, f)}
-        assert changed == set(overrides) and prof.gen_epochs == 7 and prof.seeds == profile.ablation_seeds
-    plain = get_profile("cpu", ablation_epochs=None, ablation_seeds=())  # the main budget and seeds
+        assert prof == dataclasses.replace(base, **overrides), name
+    # The paper's loss rows are absolute: the paper's λ1 and λ2 whatever the profile trains with.
+    for lambdas in ((0.0, 0.0), (0.3, 0.2)):
+        other = get_profile("cpu", lambda_sym=lambdas[0], lambda_adv=lambdas[1])
+        full = ablation.ablation_profile(other, ablation.FULL)
+        assert (full.lambda_sym, full.lambda_adv) == (ablation.SYM, ablation.ADV) == (0.1, 0.01)
+        assert ablation.ablation_profile(other, "cosine schedule").lambda_sym == lambdas[0]
+    plain = get_profile("cpu", ablation_epochs=None, ablation_seeds=(), ablation_validation_tasks=0,
+                        lambda_sym=ablation.SYM, lambda_adv=ablation.ADV)  # the main budget, seeds and losses
     assert ablation.ablation_profile(plain, ablation.FULL) == plain
-    for base in ("minmax", "standard"):  # "other tokenizer" swaps whichever the profile has
-        swapped = ablation.ablation_profile(get_profile("cpu", tokenizer_mode=base), "other tokenizer")
-        assert swapped.tokenizer_mode == ({"minmax", "standard"} - {base}).pop()
+    for base_mode in ("minmax", "standard"):  # "other tokenizer" swaps whichever the profile has
+        swapped = ablation.ablation_profile(get_profile("cpu", tokenizer_mode=base_mode), "other tokenizer")
+        assert swapped.tokenizer_mode == ({"minmax", "standard"} - {base_mode}).pop()
     with pytest.raises(KeyError, match="unknown ablation 'w/o text'"):
         ablation.ablation_profile(profile, "w/o text")
+
+
+def test_loss_selection_reads_the_validation_column_of_the_loss_rows_only():
+    table = pd.DataFrame({"variant": [*ablation.LOSS_ROWS, "cosine schedule"],
+                          "validation_accuracy_mean": [0.80, 0.86, 0.70, 0.85, 0.99],
+                          "accuracy_mean": [0.90, 0.10, 0.10, 0.10, 0.10]})
+    assert ablation.selected_losses(table) == "w/o adversarial"
+    with pytest.raises(ValueError, match="none of the loss rows"):
+        ablation.selected_losses(table.tail(1))
+    assert ablation.profile_losses(get_profile("paper")) == ablation.FULL
+    assert ablation.profile_losses(get_profile("cpu", lambda_sym=0.0, lambda_adv=0.0)) == "w/o both"
+    assert ablation.profile_losses(get_profile("cpu", lambda_sym=0.5)) is None
 
 
 def test_run_ablation_trains_each_variant_in_its_own_folder(tmp_path):
     zoo_job.build(tmp_path / "zoo")
     zoo = load_zoo(tmp_path / "zoo")
     _, test, _ = zoo_job.synthetic_data()
-    profile = get_profile("smoke", block_size=8, gen_epochs=1, gen_batch_size=8, seeds=(1, 2), ddim_steps=3)
+    profile = get_profile("smoke", block_size=8, gen_epochs=1, gen_batch_size=8, seeds=(1, 2), ddim_steps=3,
+                          ablation_validation_tasks=5)
     variants = ("w/o both", "MLP + FiLM denoiser")
     scores, seconds = ablation.run_ablation(tmp_path / "art", profile, zoo, test, variants)
     assert set(scores.variant) == set(variants) and set(scores.seed) == {1, 2}
-    assert len(scores) == 2 * 2 * len(zoo.tasks.ids("unseen")) and scores.accuracy.between(0, 1).all()
-    assert len(list((tmp_path / "art" / "generator" / "smoke").iterdir())) == 4 and len(seconds) == 4
+    seen, unseen = zoo.tasks.ids("seen"), zoo.tasks.ids("unseen")
+    validation = scores[scores.split == "validation"]
+    assert set(validation.task) == set(seen[-5:]) and set(scores[scores.split == "unseen"].task) == set(unseen)
+    assert len(scores) == 2 * 2 * (5 + len(unseen)) and scores.accuracy.between(0, 1).all()
+    folders = list((tmp_path / "art" / "generator" / "smoke").iterdir())
+    assert len(folders) == 4 and len(seconds) == 4
+    assert {json.loads((f / "generator.json").read_text())["validation_tasks"] for f in folders} == {5}
+    table = ablation.table2(scores, profile)
+    assert list(table.variant) == list(variants) and (table.validation_tasks == 5).all()
+    assert {"settings", "accuracy_mean", "accuracy_std", "mse_mean", "validation_accuracy_mean"} <= set(table.columns)
     metas = [generator_meta(ablation.ablation_profile(profile, v), zoo, "prompt", 1) for v in variants]
     assert metas[1]["dit"] == "mlp-film" and metas[0]["train"]["lambda_sym"] == 0.0

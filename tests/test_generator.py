@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from t2wlib.classifier import Classifier, check_classes
-from t2wlib.generator import T2WGenerator, train_generator
+from t2wlib.generator import T2WGenerator, seen_split, train_generator
 from t2wlib.head import HeadSpec
 from t2wlib.profiles import get_profile
 from t2wlib.zoo import load_zoo
@@ -61,6 +61,19 @@ def test_a_folder_of_another_generator_is_refused(trained):
     other = get_profile("smoke", block_size=8, gen_epochs=2, gen_batch_size=8, lambda_adv=0.0)
     with pytest.raises(ValueError, match="another definition"):
         train_generator(directory, zoo, other, seed=3, progress=False)
+
+
+def test_validation_tasks_are_held_out_of_training(trained, tmp_path):
+    zoo, seen = trained[3], trained[3].tasks.ids("seen")
+    profile = get_profile("smoke", block_size=8, gen_epochs=1, gen_batch_size=8, gen_validation_tasks=6)
+    train, validation = seen_split(zoo, profile)
+    assert train + validation == seen and len(validation) == 6
+    assert seen_split(zoo, get_profile("smoke", gen_batch_size=8)) == (seen, [])
+    _, curves = train_generator(tmp_path / "g", zoo, profile, seed=3, progress=False)
+    assert len(curves) == len(train) // 8  # one epoch over the training tasks only
+    for n in (-1, len(seen) - 7):
+        with pytest.raises(ValueError, match=f"gen_validation_tasks = {n} must be in \\[0, {len(seen) - 8}\\]"):
+            seen_split(zoo, get_profile("smoke", gen_batch_size=8, gen_validation_tasks=n))
 
 
 def test_sample_rejects_bad_input(trained):

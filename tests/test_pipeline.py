@@ -81,6 +81,9 @@ def test_evaluation_stage_outputs(smoke_run):
     assert (figs / "fig3_trajectories.png").stat().st_size > 10_000
     table2 = pd.read_csv(figs / "table2.csv")
     assert len(table2) == 8 and table2.accuracy_mean.between(0, 1).all()
+    assert table2.validation_accuracy_mean.between(0, 1).all() and (table2.validation_tasks == 16).all()
+    selection = json.loads((figs / "loss_selection.json").read_text())
+    assert selection["validation_picks"] in table2.variant.tolist() and selection["profile_trains_with"] == "Full T2W"
 
 
 @pytest.mark.pipeline
