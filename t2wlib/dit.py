@@ -39,6 +39,8 @@ class DiTConfig:
 DIT_SIZES = {
     # Trains on 2 CPU cores within the cpu profile's budget.
     "cpu-small": DiTConfig(hidden=128, depth=4, heads=4),
+    # 3.4x cpu-small's FLOPs: the "larger model" point of scripts/scaling_study.py.
+    "cpu-base": DiTConfig(hidden=192, depth=6, heads=6),
     # Between smoke and cpu: for tests and quick experiments.
     "tiny": DiTConfig(hidden=32, depth=2, heads=2),
     # The paper's token width, h = 1024 (§4.1); depth and heads follow DiT-L.
