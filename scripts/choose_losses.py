@@ -12,36 +12,19 @@ validation column may choose; the unseen column is reported for the record. Runs
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import pandas as pd
+from study import Study
 
-from t2wlib import ablation, backbones, features, plotting, zoo
-from t2wlib.cache import TensorCache
-from t2wlib.profiles import get_profile
-from t2wlib.runtime import resolve_device
-
-REPO = Path(__file__).resolve().parent.parent
+from t2wlib import ablation, plotting
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--profile", default="cpu")
-    parser.add_argument("--datasets", nargs="+", help="default: the profile's datasets")
-    parser.add_argument("--artifacts", default=str(REPO / "artifacts"))
-    args = parser.parse_args()
-    profile = get_profile(args.profile)
-    device = resolve_device(profile.device)
-    cache = TensorCache(Path(args.artifacts) / "cache")
-    backbone = backbones.load_backbone(profile.backbone, device=device)
-    out = plotting.FigureWriter(REPO / "figures" / profile.name, profile.name,
-                                ablation.ablation_profile(profile, ablation.FULL).seeds)
+    study = Study(__doc__.split("\n")[0])
+    profile = study.profile
+    out = plotting.FigureWriter(study.figures, profile.name, ablation.ablation_profile(profile, ablation.FULL).seeds)
     tables = []
-    for dataset in args.datasets or profile.datasets:
-        z = zoo.load_zoo(zoo.zoo_path(args.artifacts, profile, dataset))
-        test = features.profile_features(profile, dataset, "test", backbone, cache, Path(args.artifacts) / "data", device)
-        scores, _ = ablation.run_ablation(args.artifacts, profile, z, test, ablation.LOSS_ROWS, device)
+    for dataset, z, test in study.datasets():
+        scores, _ = ablation.run_ablation(study.artifacts, profile, z, test, ablation.LOSS_ROWS, study.device)
         table = ablation.table2(scores, profile)
         table.insert(0, "dataset", dataset)
         table["selected"] = table.variant == ablation.selected_losses(table)

@@ -15,22 +15,16 @@ Runs already trained (e.g. the 800-task generator of 02_train) are loaded.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import time
-from pathlib import Path
 
 import pandas as pd
+from study import Study
 
-from t2wlib import backbones, features, plotting, zoo
+from t2wlib import plotting
 from t2wlib.baselines import hypernetwork_heads, train_hypernetwork
-from t2wlib.cache import TensorCache
 from t2wlib.evaluate import head_scores
 from t2wlib.generator import generator_path, seen_split, train_config, train_generator
-from t2wlib.profiles import get_profile
-from t2wlib.runtime import resolve_device
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def points(profile, seen: int) -> dict[str, dict]:
@@ -46,26 +40,18 @@ def points(profile, seen: int) -> dict[str, dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--profile", default="cpu")
-    parser.add_argument("--datasets", nargs="+", help="default: the profile's datasets")
-    parser.add_argument("--artifacts", default=str(REPO / "artifacts"))
-    args = parser.parse_args()
-    profile = get_profile(args.profile)
-    seed, device = profile.seeds[0], resolve_device(profile.device)
-    cache = TensorCache(Path(args.artifacts) / "cache")
-    backbone = backbones.load_backbone(profile.backbone, device=device)
-    out = plotting.FigureWriter(REPO / "figures" / profile.name, profile.name, (seed,))
+    study = Study(__doc__.split("\n")[0])
+    profile, artifacts, device = study.profile, study.artifacts, study.device
+    seed = profile.seeds[0]
+    out = plotting.FigureWriter(study.figures, profile.name, (seed,))
     rows = []
-    for dataset in args.datasets or profile.datasets:
-        z = zoo.load_zoo(zoo.zoo_path(args.artifacts, profile, dataset))
-        test = features.profile_features(profile, dataset, "test", backbone, cache, Path(args.artifacts) / "data", device)
+    for dataset, z, test in study.datasets():
         unseen, v_c = z.tasks.ids("unseen"), z.task_text["v_c/prompt"]
         trained = float(z.test_accuracy[unseen].mean())
         for point, overrides in points(profile, len(z.tasks.ids("seen"))).items():
             prof = dataclasses.replace(profile, **overrides)
             start = time.perf_counter()
-            path = generator_path(args.artifacts, prof, z, "prompt", seed)
+            path = generator_path(artifacts, prof, z, "prompt", seed)
             gen, curves = train_generator(path, z, prof, "prompt", seed, device, progress=False)
             train_ids = seen_split(z, prof)[0]
             net = train_hypernetwork(path.with_name(path.name + "-hypernetwork"), z.theta[train_ids], v_c[train_ids],
