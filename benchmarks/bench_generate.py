@@ -6,7 +6,7 @@ the mean unseen-task accuracy of each; the latency of one head for a new class l
 is loaded, and of one `t2w generate` command end to end. Prints a table and saves
 benchmarks/results/bench_generate.json.
 
-    .venv/bin/python benchmarks/bench_generate.py [--profile cpu] [--dataset fashion-mnist] [--heads 100]
+    .venv/bin/python benchmarks/bench_generate.py [--profile cpu] [--dataset fashion-mnist] [--heads 100] [--artifacts DIR]
 """
 
 from __future__ import annotations
@@ -58,9 +58,10 @@ def main() -> None:
     parser.add_argument("--profile", default="cpu")
     parser.add_argument("--dataset", default="fashion-mnist")
     parser.add_argument("--heads", type=int, default=100)
+    parser.add_argument("--artifacts", default=str(REPO / "artifacts"), help="where `make run` left the zoo and generator")
     args = parser.parse_args()
     profile = get_profile(args.profile)
-    artifacts = REPO / "artifacts"
+    artifacts = Path(args.artifacts)
     zoo = load_zoo(zoo_path(artifacts, profile, args.dataset))
     directory = generator_path(artifacts, profile, zoo, "prompt", profile.seeds[0])
     gen = T2WGenerator.load(directory)
