@@ -84,8 +84,8 @@ class Profile:
     gen_validation_tasks: int = 0
     checkpoint_every: int = 500
     # Sampling for routine generation (DDPM-1000 where the paper uses it). DDIM-20: on the cpu
-    # Fashion-MNIST generator, 100 unseen-task heads matched DDPM-1000's accuracy (Δ 0.0 pt) 48x
-    # faster; DDIM-50 was 18.8x (benchmarks/results/bench_generate.json).
+    # Fashion-MNIST generator, 100 unseen-task heads matched DDPM-1000's accuracy (Δ 0.0 pt) 53x
+    # faster; DDIM-50 was 21x (benchmarks/results/bench_generate.json).
     ddim_steps: int = 20
     # Evaluation (03_evaluate): seen tasks scored (the first N seen task ids; every unseen task is
     # scored), tasks per dataset whose DDPM trajectory is recorded (Figure 3), and the classes left
