@@ -28,7 +28,7 @@ from .profiles import Profile
 from .zoo import Zoo
 
 FULL = "Full T2W"
-SYM, ADV = Profile.__dataclass_fields__["lambda_sym"].default, Profile.__dataclass_fields__["lambda_adv"].default
+SYM, ADV = Profile.lambda_sym, Profile.lambda_adv  # the paper-loss defaults (a dataclass keeps them as class attributes)
 # Overrides per variant: a dict, or a function of the profile returning one.
 ABLATIONS: dict = {
     FULL: {"lambda_sym": SYM, "lambda_adv": ADV},

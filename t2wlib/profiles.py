@@ -197,7 +197,7 @@ PROFILES: dict[str, Profile] = {
         # out of training, 500 steps, seeds 42 and 34), never on unseen tasks. Mean validation
         # accuracy, full / w/o L_adv / w/o L_sym / w/o both: Fashion-MNIST 81.4 / 84.7 / 83.1 / 86.6 %,
         # digits 70.7 / 78.6 / 74.6 / 80.7 % (scripts/choose_losses.py, figures/cpu/loss_selection.md).
-        # So the cpu generators train with L_diff alone (at 0.65x the step time);
+        # So the cpu generators train with L_diff alone (0.66x the step time, bench_generate.json);
         # the paper's losses stay in Table 2 (its "Full T2W" row computes L_sym on 8 of 32 samples).
         lambda_sym=0.0,
         lambda_adv=0.0,
