@@ -89,7 +89,7 @@ def main() -> None:
         s["speedup_vs_ddpm"] = round(ddpm["seconds"] / s["seconds"], 1)
         s["accuracy_minus_ddpm_pt"] = round(100 * (s["accuracy"] - ddpm["accuracy"]), 2)
 
-    encoder = load_text_encoder(gen.meta["text_encoder"])
+    encoder = load_text_encoder(gen.config.text_encoder)
     classes = ["sneaker", "sandal", "bag"]
     text_to_classifier(gen, encoder, classes, steps=profile.ddim_steps)  # warm-up
     start = time.perf_counter()

@@ -1,12 +1,22 @@
-"""On-disk cache of tensors: safetensors files with a JSON sidecar (key, shapes, sha256).
+"""Files that are written atomically and verified when read back.
 
-An entry is addressed by a JSON-able key (e.g. dataset, split, backbone, preprocessing). Writes are
-atomic (temp file + rename), so an interrupted job never leaves a half-written entry; an entry whose
-checksum or key does not match is reported with a `CacheCorruptionWarning` and recomputed.
+Three mechanisms, one per kind of file:
+- the tensor cache and the zoo: safetensors files with a JSON sidecar (key, shapes, sha256). An
+  entry is addressed by a JSON-able key (e.g. dataset, split, backbone, preprocessing); an entry whose
+  checksum or key does not match is reported with a `CacheCorruptionWarning` and recomputed;
+- sealed safetensors (`save_sealed` / `load_sealed`): one self-verifying file, its digest over every
+  tensor and the metadata stored in its own header (classifier files, generator checkpoints, EMA
+  weights, tokenizers), so there is no second file to fall out of step with;
+- checked JSON (`write_json_checked` / `read_json_checked`): a record with a `checksum` field over
+  its canonical form (generator.json, the zoo's config, tasks and manifest).
+
+Writes are atomic (temp file, fsync, rename), so an interrupted job never leaves a half-written
+file; an error while writing names the path that was asked for, not the temp file.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -18,6 +28,7 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 log = logging.getLogger(__name__)
@@ -39,24 +50,58 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+class WriteError(OSError):
+    """A file could not be written; the message names the path asked for and the reason."""
+
+
+TEMP_GLOB = ".*.tmp"  # what atomic_write leaves behind when its process is killed mid-write
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call `write(tmp)` on a temp file beside `path`, then rename it over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    """Call `write(tmp)` on a temp file beside `path`, fsync it, then rename it over `path`."""
+    path = Path(path)
+    if path.is_dir():
+        raise WriteError(errno.EISDIR, f"cannot write {path}: it is a directory; give a file name")
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
         write(Path(tmp))
+        with open(tmp, "rb+") as f:  # durable before it becomes visible under its name
+            os.fsync(f.fileno())
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
         os.replace(tmp, path)
+    except OSError as err:
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, WriteError):
+            raise
+        raise WriteError(err.errno, f"cannot write {path}: {err.strerror or err}") from err
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temps(directory: Path) -> list[Path]:
+    """Delete the temp files a killed atomic_write left in `directory`; call it only while holding
+    the folder (e.g. under a trainer's lock), as a live writer's temp file looks the same."""
+    stale = sorted(Path(directory).glob(TEMP_GLOB))
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
 
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def canonical_json(value) -> str:
+    """The one JSON text of a JSON-able value (sorted keys, tuples as lists): what digests hash."""
+    return json.dumps(json.loads(json.dumps(value)), sort_keys=True, separators=(",", ":"))
 
 
 def key_digest(key: dict) -> str:
@@ -135,3 +180,123 @@ class TensorCache:
         tensors = compute()
         self.save(kind, key, tensors, info)
         return tensors
+
+
+# --- sealed safetensors ---------------------------------------------------------------------------
+SEAL = "t2w_seal"
+
+
+def _seal(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> str:
+    h = hashlib.sha256(canonical_json(metadata).encode())
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(canonical_json([name, str(t.dtype), list(t.shape)]).encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def save_sealed(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    """Write one safetensors file whose header carries a digest of its tensors and metadata."""
+    if SEAL in metadata:
+        raise ValueError(f"metadata key {SEAL!r} is reserved")
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    sealed = {**metadata, SEAL: _seal(tensors, metadata)}
+    atomic_write(Path(path), lambda tmp: save_file(tensors, str(tmp), metadata=sealed))
+
+
+def load_sealed(path: Path, what: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata of a sealed file, verified; CorruptArtifactError names the file otherwise.
+    `what` says what the file should be, for the message (e.g. "classifier file")."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    if path.is_dir():
+        raise CorruptArtifactError(f"{what} expected, got a directory: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = dict(f.metadata() or {})
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except OSError as err:
+        raise CorruptArtifactError(f"cannot read {what} {path}: {err.strerror or err}") from err
+    except Exception as err:  # safetensors raises its own SafetensorError on a truncated or foreign file
+        raise CorruptArtifactError(f"{what} {path} is truncated or not a safetensors file ({err}); "
+                                   "write it again") from err
+    seal = metadata.pop(SEAL, None)
+    if seal is None:
+        raise CorruptArtifactError(f"{what} {path} carries no t2w checksum: it was not written by t2w "
+                                   "(or by an older version); write it again")
+    if _seal(tensors, metadata) != seal:
+        raise CorruptArtifactError(f"{what} {path} fails its checksum: it was corrupted or edited; write it again")
+    return tensors, metadata
+
+
+# --- checked JSON ---------------------------------------------------------------------------------
+CHECKSUM = "checksum"
+
+
+def _json_digest(record: dict) -> str:
+    return hashlib.sha256(canonical_json(record).encode()).hexdigest()
+
+
+def write_json_checked(path: Path, record: dict) -> None:
+    """Write `record` as JSON with a `checksum` field over its canonical form, atomically."""
+    record = json.loads(json.dumps(record))
+    atomic_write_text(Path(path), json.dumps({**record, CHECKSUM: _json_digest(record)}, indent=1))
+
+
+def read_json_checked(path: Path, what: str) -> dict:
+    """The record of a checked JSON file, verified; CorruptArtifactError names the file otherwise."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CorruptArtifactError(f"{what} {path} is not readable JSON ({err}); it was truncated or edited") from err
+    if not isinstance(record, dict) or CHECKSUM not in record:
+        raise CorruptArtifactError(f"{what} {path} carries no t2w checksum: it was not written by t2w "
+                                   "(or by an older version)")
+    checksum = record.pop(CHECKSUM)
+    if _json_digest(record) != checksum:
+        raise CorruptArtifactError(f"{what} {path} fails its checksum: it was edited or corrupted; rebuild it")
+    return record
+
+
+def write_json_once(path: Path, record: dict, what: str) -> None:
+    """Write `record` as checked JSON, or verify that the file already holds the same record: a
+    folder keeps one definition (no mixed zoos or generators)."""
+    path = Path(path)
+    if path.exists():
+        if read_json_checked(path, what) != json.loads(json.dumps(record)):
+            raise ValueError(f"{path} holds a different {what}; use a new folder or delete this one")
+    else:
+        write_json_checked(path, record)
+
+
+# --- one writer per folder ------------------------------------------------------------------------
+class FolderBusyError(ValueError):
+    """Another process holds the folder (a second trainer on the same generator folder)."""
+
+
+class FolderLock:
+    """An exclusive advisory lock on `<directory>/.lock` (flock): the kernel drops it when its holder
+    dies, so a SIGKILLed job never leaves a stale lock behind."""
+
+    def __init__(self, directory: Path, what: str):
+        self.path, self.what, self._file = Path(directory) / ".lock", what, None
+
+    def __enter__(self) -> "FolderLock":
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "a")
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._file.close()
+            raise FolderBusyError(f"{self.path.parent} is in use by another {self.what} (lock {self.path}); "
+                                  "wait for it to finish or use another folder") from None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._file.close()  # closing the descriptor releases the flock

@@ -1,28 +1,43 @@
 """Text -> classifier, the practical product: class names (or descriptions) in, a ready classifier out.
 
-A classifier file is one safetensors file: `theta` (P,) the generated head, `class_emb` (K, D) the
-class embeddings its logits use, and string metadata (backbone, image size, head spec, class names,
-the generator it came from), so `predict` needs nothing else besides the named backbone.
+A classifier file is one sealed safetensors file (cache.save_sealed: a checksum over everything in
+it): `theta` (P,) the generated head, `class_emb` (K, D) the class embeddings its logits use, and
+string metadata (backbone, image size, head spec, class names, the generator it came from), so
+`predict` needs nothing else besides the named backbone. Loading checks the checksum, the class
+names against the embedding rows, theta against the head spec, and the backbone's name.
 """
 
 from __future__ import annotations
 
 import json
+import unicodedata
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from PIL import Image
-from safetensors import safe_open
-from safetensors.torch import save_file
 
-from .backbones import load_backbone
-from .cache import atomic_write
+from .backbones import BACKBONES, load_backbone
+from .cache import load_sealed, save_sealed
 from .generator import T2WGenerator
 from .head import CLIPAdapter, HeadSpec
 from .task_text import descriptions as nl_descriptions
 from .task_text import fuse_features, prompts
 from .text import TextEncoder
+
+
+FORMAT = "t2w-classifier/2"
+
+
+class OutsideTrainedRangeWarning(UserWarning):
+    """A classifier was asked for more or fewer classes than the generator's tasks had."""
+
+
+def class_key(name: str) -> str:
+    """What makes two class names the same class: Unicode compatibility form, case-folded
+    ("Straße" and "STRASSE" are one class)."""
+    return unicodedata.normalize("NFKC", name).casefold()
 
 
 def check_classes(classes: list[str]) -> list[str]:
@@ -32,10 +47,39 @@ def check_classes(classes: list[str]) -> list[str]:
         raise ValueError(f"need at least two non-empty class names, got {classes!r}")
     seen = {}
     for n in names:
-        if n.lower() in seen:
-            raise ValueError(f"duplicate class {n!r} (also given as {seen[n.lower()]!r})")
-        seen[n.lower()] = n
+        if class_key(n) in seen:
+            raise ValueError(f"duplicate class {n!r} (also given as {seen[class_key(n)]!r}); class names must differ "
+                             "beyond case and Unicode form")
+        seen[class_key(n)] = n
     return names
+
+
+def read_classes_file(path: str | Path) -> tuple[list[str], list[str] | None]:
+    """Class names (and descriptions) from a text file: one class per line, either every line
+    `name: description` or every line a bare name; blank lines and `#` comments are ignored."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"classes file {path} is a directory; give a text file with one class per line")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"classes file {path} is not UTF-8 text (byte {err.start}); save it as UTF-8") from None
+    lines = [ln.strip() for ln in text.splitlines()]
+    lines = [ln for ln in lines if ln and not ln.startswith("#")]
+    pairs = [ln.split(":", 1) for ln in lines]
+    with_desc = [len(p) == 2 for p in pairs]
+    if any(with_desc) and not all(with_desc):
+        bare = [lines[i] for i, d in enumerate(with_desc) if not d][:3]
+        raise ValueError(f"classes file {path} mixes 'name: description' lines with bare names (e.g. {bare}); "
+                         "give a description on every line or on none")
+    names = [p[0].strip() for p in pairs]
+    if all(with_desc) and pairs:
+        descs = [p[1].strip() for p in pairs]
+        empty = [n for n, d in zip(names, descs) if not d]
+        if empty:
+            raise ValueError(f"classes file {path}: empty description for {empty[:3]}")
+        return names, descs
+    return names, None
 
 
 @dataclass
@@ -50,43 +94,79 @@ class Classifier:
     image_size: int
     source: dict
 
+    def __post_init__(self):
+        """A classifier that could not predict correctly is refused when made or loaded, not at predict."""
+        check_classes(self.class_names)
+        if self.backbone not in BACKBONES.names():
+            raise ValueError(f"unknown backbone {self.backbone!r}; allowed: {', '.join(BACKBONES.names())}")
+        if tuple(self.theta.shape) != (self.spec.num_params,):
+            raise ValueError(f"theta has shape {tuple(self.theta.shape)}; head {self.spec} needs ({self.spec.num_params},)")
+        if tuple(self.class_emb.shape) != (len(self.class_names), self.spec.embed_dim):
+            raise ValueError(f"class_emb has shape {tuple(self.class_emb.shape)} for {len(self.class_names)} class names; "
+                             f"needs ({len(self.class_names)}, {self.spec.embed_dim})")
+        if not (torch.isfinite(self.theta).all() and torch.isfinite(self.class_emb).all()):
+            raise ValueError("the classifier's weights hold NaN or inf values")
+
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         meta = {"class_names": json.dumps(self.class_names), "backbone": self.backbone,
                 "image_size": str(self.image_size), "spec": json.dumps([self.spec.feature_dim, self.spec.hidden, self.spec.embed_dim]),
-                "source": json.dumps(self.source), "format": "t2w-classifier/1"}
-        tensors = {"theta": self.theta.float().contiguous(), "class_emb": self.class_emb.float().contiguous()}
-        atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
+                "source": json.dumps(self.source), "format": FORMAT}
+        save_sealed(path, {"theta": self.theta.float(), "class_emb": self.class_emb.float()}, meta)
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> "Classifier":
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            if meta.get("format") != "t2w-classifier/1":
-                raise ValueError(f"{path} is not a t2w classifier file (made by `t2w generate`)")
-            theta, class_emb = f.get_tensor("theta"), f.get_tensor("class_emb")
-        return cls(theta, class_emb, json.loads(meta["class_names"]), HeadSpec(*json.loads(meta["spec"])),
-                   meta["backbone"], int(meta["image_size"]), json.loads(meta["source"]))
+        """A verified classifier file (checksum, fields, shapes); errors name the file."""
+        tensors, meta = load_sealed(Path(path), "classifier file")
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"{path} is not a {FORMAT} classifier file (made by `t2w generate`)")
+        try:
+            names, spec = json.loads(meta["class_names"]), HeadSpec(*json.loads(meta["spec"]))
+            return cls(tensors["theta"], tensors["class_emb"], names, spec, meta["backbone"], int(meta["image_size"]),
+                       json.loads(meta["source"]))
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"classifier file {path} is not usable: {err}") from None
 
     @torch.no_grad()
     def predict(self, image_paths: list[str | Path], device: str = "cpu", batch_size: int = 32) -> list[dict]:
-        """Class probabilities for each image file: [{path, label, probability, probabilities}]."""
-        backbone = load_backbone(self.backbone, device=device)  # unknown names raise, listing the valid ones
+        """Class probabilities for each image file, in order: {path, label, probability, probabilities},
+        or {path, error} for a file that is not a readable image (the others are still scored)."""
+        backbone = load_backbone(self.backbone, device=device)
         head = CLIPAdapter.from_flat(self.theta, self.spec).to(device)
         preprocess, results = backbone.preprocess(self.image_size), []
         for s in range(0, len(image_paths), batch_size):
-            chunk = image_paths[s:s + batch_size]
-            images = []
+            chunk, images, read = image_paths[s:s + batch_size], [], []
             for p in chunk:
-                with Image.open(p) as im:
-                    images.append(preprocess(im.convert("RGB")))
+                try:
+                    images.append(preprocess(read_image(p)))
+                    read.append(p)
+                except ValueError as err:
+                    results.append({"path": str(p), "error": str(err)})
+            if not images:
+                continue
             probs = head.logits(backbone.trunk(torch.stack(images).to(device)), self.class_emb.to(device)).softmax(-1)
-            for p, row in zip(chunk, probs.cpu()):
+            for p, row in zip(read, probs.cpu()):
                 i = int(row.argmax())
                 results.append({"path": str(p), "label": self.class_names[i], "probability": float(row[i]),
                                 "probabilities": dict(zip(self.class_names, map(float, row)))})
-        return results
+        order = {str(p): i for i, p in enumerate(image_paths)}
+        return sorted(results, key=lambda r: order[r["path"]])
+
+
+def read_image(path: str | Path) -> Image.Image:
+    """An RGB image, fully decoded; a missing, unreadable, truncated or non-image file is a ValueError
+    naming it."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory, not an image file")
+    try:
+        with Image.open(path) as im:
+            return im.convert("RGB")  # decodes every pixel, so a truncated file fails here
+    except FileNotFoundError:
+        raise ValueError(f"image file not found: {path}") from None
+    except (OSError, SyntaxError, Image.DecompressionBombError) as err:  # UnidentifiedImageError is an OSError
+        raise ValueError(f"{path} is not a readable image ({err})") from None
 
 
 def text_to_classifier(generator: T2WGenerator, encoder: TextEncoder, classes: list[str],
@@ -95,11 +175,17 @@ def text_to_classifier(generator: T2WGenerator, encoder: TextEncoder, classes: l
     """Generate a classifier for `classes`: v_c from the generator's text variant (Alg. 1 over
     "A photo of {class}" or over descriptions), a head sampled by DDIM, logits over the prompts."""
     names = check_classes(classes)
-    meta = generator.meta
-    if encoder.name != meta["text_encoder"]:
-        raise ValueError(f"the generator was trained with text encoder {meta['text_encoder']!r}, not {encoder.name!r}")
+    cfg = generator.config
+    if encoder.name != cfg.text_encoder:
+        raise ValueError(f"the generator was trained with text encoder {cfg.text_encoder!r}, not {encoder.name!r}")
+    if cfg.backbone is None:
+        raise ValueError("the generator's definition names no backbone, so its heads cannot be applied to images")
+    low, high = cfg.k_range
+    if not low <= len(names) <= high:
+        warnings.warn(f"{len(names)} classes is outside the {low} to {high} classes of the generator's training tasks; "
+                      "the head may be poor", OutsideTrainedRangeWarning, stacklevel=2)
     class_emb = encoder.encode(prompts(names))  # (K, D): the heads' logits use template prompts
-    if meta["text_variant"] == "description":
+    if cfg.text_variant == "description":
         texts = descriptions if descriptions is not None else nl_descriptions(names)
         if len(texts) != len(names):
             raise ValueError(f"{len(texts)} descriptions for {len(names)} classes")
@@ -108,6 +194,6 @@ def text_to_classifier(generator: T2WGenerator, encoder: TextEncoder, classes: l
         cond = class_emb
     v_c = fuse_features(cond).unsqueeze(0)  # (1, D)
     theta = generator.sample(v_c, steps=steps, guidance=guidance, seed=seed)[0]
-    source = {"generator": meta.get("dataset"), "text_variant": meta["text_variant"], "seed": seed, "steps": steps,
-              "guidance": guidance}
-    return Classifier(theta, class_emb, names, HeadSpec(*meta["spec"]), meta["backbone"], meta["image_size"], source)
+    source = {"generator": cfg.dataset, "generator_definition": cfg.digest(), "text_variant": cfg.text_variant,
+              "seed": seed, "steps": steps, "guidance": guidance}
+    return Classifier(theta, class_emb, names, HeadSpec(*cfg.spec), cfg.backbone, cfg.image_size, source)

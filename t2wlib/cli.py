@@ -1,12 +1,43 @@
 """The `t2w` command: `run` (the notebook pipeline), `generate` (text -> classifier file),
-`predict` (a classifier on image files), `info` (the registries)."""
+`predict` (a classifier on image files), `info` (the registries).
+
+Every error a user can cause ends in one line on stderr, `t2w: error: <what>, <which file or
+value>, <what is allowed>`, and exit status 2; `t2w --debug ...` shows the traceback instead."""
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+import warnings
+from pathlib import Path
 
 from .profiles import PROFILES
+
+
+class UsageError(ValueError):
+    """A bad command-line value."""
+
+
+def user_error_message(err: BaseException) -> str | None:
+    """The one-line message for an error the user can cause (bad input, unreadable or corrupted
+    files, a full or read-only disk), or None for a bug, which keeps its traceback."""
+    from safetensors import SafetensorError
+
+    from .data import DatasetNotFoundError
+
+    if isinstance(err, KeyError) and err.args:  # KeyError's str() is the repr of its argument
+        return str(err.args[0])
+    if isinstance(err, OSError) and not isinstance(err, DatasetNotFoundError):
+        where = f", {err.filename}" if err.filename and str(err.filename) not in str(err.strerror) else ""
+        return f"{err.strerror or err}{where}" if err.strerror else str(err)
+    if isinstance(err, (ValueError, SafetensorError, DatasetNotFoundError)):
+        return str(err)
+    return None
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"t2w: warning: {message}", file=sys.stderr)
 
 
 def _run(args) -> int:
@@ -23,14 +54,21 @@ def _run(args) -> int:
 
 
 def _read_classes(args) -> tuple[list[str], list[str] | None]:
-    """--classes "a,b,c", or --classes-file with one class per line, optionally "name: description"."""
-    if args.classes_file:
-        lines = [ln.strip() for ln in open(args.classes_file, encoding="utf-8") if ln.strip()]
-        pairs = [ln.split(":", 1) for ln in lines]
-        names = [p[0].strip() for p in pairs]
-        descs = [p[1].strip() for p in pairs] if all(len(p) == 2 for p in pairs) else None
-        return names, descs
-    return args.classes.split(","), None
+    """--classes "a,b,c", or --classes-file (classifier.read_classes_file)."""
+    from .classifier import read_classes_file
+
+    return read_classes_file(args.classes_file) if args.classes_file else (args.classes.split(","), None)
+
+
+def _check_out(path: str) -> Path:
+    """The --out file: refused before any work when it is a directory or its parent is not one."""
+    out = Path(path)
+    if out.is_dir():
+        raise UsageError(f"--out {out} is a directory; give a file name, e.g. {out / 'head.safetensors'}")
+    parent = next((p for p in out.parents if p.exists()), Path("."))
+    if not parent.is_dir():
+        raise UsageError(f"--out {out}: {parent} is a file, not a directory")
+    return out
 
 
 def _generate(args) -> int:
@@ -38,11 +76,14 @@ def _generate(args) -> int:
     from .generator import T2WGenerator
     from .text import load_text_encoder
 
+    out = _check_out(args.out)
+    if not math.isfinite(args.guidance):
+        raise UsageError(f"--guidance {args.guidance} is not a finite number; allowed: any finite value (1 = off)")
     names, descs = _read_classes(args)
     generator = T2WGenerator.load(args.generator)
-    encoder = load_text_encoder(generator.meta["text_encoder"])
+    encoder = load_text_encoder(generator.config.text_encoder)
     clf = text_to_classifier(generator, encoder, names, descs, seed=args.seed, steps=args.steps, guidance=args.guidance)
-    path = clf.save(args.out)
+    path = clf.save(out)
     print(f"[t2w] classifier for {len(clf.class_names)} classes ({', '.join(clf.class_names)}) on backbone "
           f"{clf.backbone} written to {path}")
     return 0
@@ -51,8 +92,16 @@ def _generate(args) -> int:
 def _predict(args) -> int:
     from .classifier import Classifier
 
+    failed = 0
     for r in Classifier.load(args.classifier).predict(args.images):
-        print(f"{r['path']}\t{r['label']}\t{r['probability']:.3f}")
+        if "error" in r:
+            failed += 1
+            print(f"t2w: error: {r['error']}", file=sys.stderr)
+        else:
+            print(f"{r['path']}\t{r['label']}\t{r['probability']:.3f}")
+    if failed:
+        print(f"t2w: error: {failed} of {len(args.images)} images could not be read (scored the others)", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -70,6 +119,7 @@ def _info(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="t2w", description="Text2Weight compendium")
+    parser.add_argument("--debug", action="store_true", help="show Python tracebacks instead of one-line errors")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="execute notebooks/NN_*.ipynb in order with papermill")
     run.add_argument("--profile", default="cpu", choices=list(PROFILES))
@@ -98,10 +148,21 @@ def main(argv: list[str] | None = None) -> int:
     info = sub.add_parser("info", help="list profiles and registered datasets, backbones, text encoders")
     info.set_defaults(func=_info)
     args = parser.parse_args(argv)
+    if args.debug:
+        return args.func(args)
+    warnings.showwarning = _show_warning
     try:
         return args.func(args)
-    except (ValueError, KeyError, FileNotFoundError) as err:  # bad input: a clear message, no traceback
-        print(f"[t2w] error: {err}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("t2w: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001 - the one place where every error becomes a message
+        message = user_error_message(err)
+        if message is None:
+            print(f"t2w: internal error: {type(err).__name__}: {err} (a bug: rerun with --debug for the traceback "
+                  "and report it)", file=sys.stderr)
+            return 1
+        print(f"t2w: error: {' '.join(message.split())}", file=sys.stderr)
         return 2
 
 

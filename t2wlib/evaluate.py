@@ -4,7 +4,6 @@ weight MSE (Table 1, Table 2), novelty (memorisation check) and denoising trajec
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pandas as pd
@@ -13,6 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from .cache import read_json_checked
 from .features import FeatureSet
 from .head import task_accuracy, task_predictions
 from .zoo import Zoo
@@ -41,7 +41,7 @@ def zoo_summary(zoo: Zoo) -> pd.DataFrame:
     """One row per task split of a zoo: mean/std test accuracy of the trained heads and of the
     Universal Model on the same tasks, chance level, and the zoo's training compute."""
     df = zoo.table()
-    train_s = json.loads((zoo.directory / "manifest.json").read_text())["train_seconds"]
+    train_s = read_json_checked(zoo.directory / "manifest.json", "zoo manifest")["train_seconds"]
     rows = []
     for split, g in df.groupby("split", sort=False):
         rows.append({"dataset": zoo.source.get("dataset"), "split": split, "tasks": len(g), "mean_k": g.k.mean(),

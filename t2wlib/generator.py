@@ -1,26 +1,35 @@
 """The T2W generator as one object: tokenizer + DiT (EMA weights) + diffusion, built from a zoo,
 trained, saved as a folder, loaded with shape checks, and sampled: v_c (B, D) -> heads θ (B, P).
 
-A generator folder holds the trainer's checkpoint (model / ema / disc .safetensors, state.pt,
-curves.jsonl; train.py), `tokenizer.safetensors` and `generator.json` (everything needed to rebuild
-the model: head spec, tokenizer, DiT size, diffusion, text encoder, backbone, image size).
+A generator folder holds
+    generator.json           the GeneratorConfig (checked JSON): head spec, tokenizer, DiT size,
+                             diffusion, text encoder, backbone, image size, trained k range
+    tokenizer.safetensors    the fitted weight tokenizer (sealed, tied to generator.json's digest)
+    checkpoint-<step>.safetensors   the trainer's resumable state, the last two (train.py)
+    ema.safetensors          the EMA weights for sampling, written when training finishes (sealed)
+    curves.jsonl             the loss record of every step, for readers
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
-from safetensors.torch import load_file, save_file
 
-from .cache import atomic_write, atomic_write_text, key_digest
+from .cache import (CorruptArtifactError, atomic_write_text, key_digest, load_sealed, read_json_checked, save_sealed,
+                    write_json_once)
 from .diffusion import GaussianDiffusion, get_betas
 from .dit import Denoiser, build_denoiser, guided
 from .tokenize import WeightTokenizer
-from .train import TrainConfig, Trainer
-from .zoo import Zoo
+from .train import TrainConfig, Trainer, checkpoint_files
+
+if TYPE_CHECKING:  # annotations only: sampling needs no zoo code
+    from .zoo import Zoo
 
 SAMPLERS = ("ddim", "ddpm")
 
@@ -43,37 +52,96 @@ def seen_split(zoo: Zoo, profile) -> tuple[list[int], list[int]]:
     return seen[:len(seen) - n], seen[len(seen) - n:]
 
 
-def generator_meta(profile, zoo: Zoo, variant: str, seed: int) -> dict:
-    """Everything that defines a generator (stored as generator.json)."""
-    return {"format": "t2w-generator/2", "spec": [zoo.spec.feature_dim, zoo.spec.hidden, zoo.spec.embed_dim],
-            "block_size": profile.block_size, "tokenizer": profile.tokenizer_mode, "dit": profile.dit,
-            "diffusion_steps": profile.diffusion_steps, "schedule": profile.noise_schedule,
-            "prediction": profile.prediction, "text_variant": variant, "text_dim": zoo.task_text[f"v_c/{variant}"].shape[1],
-            "text_encoder": zoo.source.get("text_encoder"), "backbone": zoo.source.get("backbone"),
-            "image_size": profile.image_size, "dataset": zoo.source.get("dataset"), "zoo": str(zoo.directory.name),
-            "validation_tasks": profile.gen_validation_tasks, "seed": seed, "train": train_config(profile, seed).__dict__}
+FORMAT = "t2w-generator/3"
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Everything that defines a generator, stored as its folder's generator.json (checked JSON)."""
+
+    spec: tuple[int, int, int]  # head (F, r, D)
+    block_size: int
+    tokenizer: str
+    dit: str
+    diffusion_steps: int
+    schedule: str
+    prediction: str
+    text_variant: str
+    text_dim: int
+    text_encoder: str | None
+    backbone: str | None
+    image_size: int
+    dataset: str | None
+    zoo: str
+    k_range: tuple[int, int]  # the task sizes it was trained on
+    validation_tasks: int
+    seed: int
+    train: dict  # TrainConfig's fields
+    format: str = FORMAT
+
+    def to_json(self) -> dict:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_json(cls, record: dict, path: Path | str = "generator.json") -> "GeneratorConfig":
+        """Parse and check a generator.json record; errors name the file, the field and what is allowed."""
+        if record.get("format") != FORMAT:
+            raise ValueError(f"{path}: format {record.get('format')!r} is not {FORMAT!r}; retrain the generator "
+                             "with this version of t2w")
+        names = {f.name for f in dataclasses.fields(cls)}
+        missing, unknown = sorted(names - set(record)), sorted(set(record) - names)
+        if missing or unknown:
+            raise ValueError(f"{path}: missing fields {missing}, unknown fields {unknown}; expected {sorted(names)}")
+        cfg = cls(**{**record, "spec": tuple(record["spec"]), "k_range": tuple(record["k_range"])})
+        from .backbones import BACKBONES
+        from .text import TEXT_ENCODERS
+
+        for field, registry in (("backbone", BACKBONES), ("text_encoder", TEXT_ENCODERS)):
+            value = getattr(cfg, field)
+            if value is not None and value not in registry.names():
+                raise ValueError(f"{path}: unknown {field} {value!r}; allowed: {', '.join(registry.names())}")
+        return cfg
+
+    def digest(self) -> str:
+        return key_digest(self.to_json())
+
+
+def generator_config(profile, zoo: Zoo, variant: str, seed: int) -> GeneratorConfig:
+    """The definition of the generator a profile trains on a zoo's `variant` text vectors."""
+    return GeneratorConfig(
+        spec=(zoo.spec.feature_dim, zoo.spec.hidden, zoo.spec.embed_dim), block_size=profile.block_size,
+        tokenizer=profile.tokenizer_mode, dit=profile.dit, diffusion_steps=profile.diffusion_steps,
+        schedule=profile.noise_schedule, prediction=profile.prediction, text_variant=variant,
+        text_dim=zoo.task_text[f"v_c/{variant}"].shape[1], text_encoder=zoo.source.get("text_encoder"),
+        backbone=zoo.source.get("backbone"), image_size=profile.image_size, dataset=zoo.source.get("dataset"),
+        zoo=str(zoo.directory.name), k_range=tuple(zoo.config.k_range), validation_tasks=profile.gen_validation_tasks,
+        seed=seed, train=dataclasses.asdict(train_config(profile, seed)))
 
 
 def generator_path(artifacts, profile, zoo: Zoo, variant: str, seed: int) -> Path:
     """Where the pipeline keeps a generator: keyed by everything that defines it."""
-    meta = generator_meta(profile, zoo, variant, seed)
-    return Path(artifacts) / "generator" / profile.name / f"{meta['dataset']}-{variant}-s{seed}-{key_digest(meta)[:10]}"
+    cfg = generator_config(profile, zoo, variant, seed)
+    return Path(artifacts) / "generator" / profile.name / f"{cfg.dataset}-{variant}-s{seed}-{cfg.digest()[:10]}"
 
 
-def _diffusion(meta: dict) -> GaussianDiffusion:
+def _diffusion(cfg: GeneratorConfig) -> GaussianDiffusion:
     # x0 estimates are clipped to the minmax tokens' range; standardised tokens are unbounded.
-    clip = 1.0 if meta["tokenizer"] == "minmax" else None
-    return GaussianDiffusion(get_betas(meta["schedule"], meta["diffusion_steps"]), meta["prediction"], clip_x0=clip)
+    clip = 1.0 if cfg.tokenizer == "minmax" else None
+    return GaussianDiffusion(get_betas(cfg.schedule, cfg.diffusion_steps), cfg.prediction, clip_x0=clip)
+
+
+GENERATOR_FILE, TOKENIZER_FILE, EMA_FILE, CURVES_FILE = ("generator.json", "tokenizer.safetensors", "ema.safetensors",
+                                                       "curves.jsonl")
 
 
 @dataclass
 class T2WGenerator:
-    """A trained (or training) generator; `model` holds the EMA weights for sampling."""
+    """A trained generator; `model` holds the EMA weights for sampling."""
 
     model: Denoiser
     diffusion: GaussianDiffusion
     tokenizer: WeightTokenizer
-    meta: dict
+    config: GeneratorConfig
 
     @torch.no_grad()
     def sample(self, v_c: torch.Tensor, sampler: str = "ddim", steps: int = 20, guidance: float = 1.0,
@@ -84,6 +152,12 @@ class T2WGenerator:
             raise ValueError(f"unknown sampler {sampler!r}; allowed: {', '.join(SAMPLERS)}")
         if v_c.ndim != 2 or v_c.shape[1] != self.model.text_dim:
             raise ValueError(f"v_c must be (B, {self.model.text_dim}), got {tuple(v_c.shape)}")
+        if not torch.isfinite(v_c).all():
+            raise ValueError("text vector v_c holds NaN or inf values; check the text embeddings")
+        if not math.isfinite(guidance):
+            raise ValueError(f"guidance scale {guidance} is not a finite number; allowed: any finite value (1 = off)")
+        if sampler == "ddim" and not 1 <= steps <= self.diffusion.num_steps:
+            raise ValueError(f"DDIM steps {steps} out of range; allowed: 1 to {self.diffusion.num_steps}")
         device = next(self.model.parameters()).device
         self.model.eval()
         shape = (len(v_c), self.tokenizer.num_tokens, self.tokenizer.block_size)
@@ -103,47 +177,61 @@ class T2WGenerator:
 
     @classmethod
     def load(cls, directory: str | Path, device: str = "cpu") -> "T2WGenerator":
-        """Load the EMA weights of a generator folder, checking every shape against generator.json."""
+        """Load a finished generator folder: generator.json, tokenizer and EMA weights, each verified
+        (checksums, the definition they were written for, every shape)."""
         directory = Path(directory)
-        meta_path = directory / "generator.json"
-        if not meta_path.exists():
-            raise FileNotFoundError(f"{meta_path} missing: not a T2W generator folder")
-        meta = json.loads(meta_path.read_text())
-        tokenizer = WeightTokenizer.from_state({"spec": meta["spec"], "block_size": meta["block_size"], "mode": meta["tokenizer"]},
-                                               load_file(directory / "tokenizer.safetensors"))
-        model = build_denoiser(meta["dit"], tokenizer.num_tokens, meta["block_size"], meta["text_dim"])
-        state = load_file(directory / "ema.safetensors")
+        if not (directory / GENERATOR_FILE).exists():
+            raise FileNotFoundError(f"not a T2W generator folder (no {GENERATOR_FILE}): {directory}")
+        cfg = GeneratorConfig.from_json(read_json_checked(directory / GENERATOR_FILE, "generator definition"),
+                                        directory / GENERATOR_FILE)
+        if not (directory / EMA_FILE).exists():
+            done = checkpoint_files(directory)
+            raise FileNotFoundError(f"the generator in {directory} has not finished training ({len(done)} checkpoint(s), "
+                                    f"no {EMA_FILE}); run its training again to resume it")
+        tok_state, tok_meta = load_sealed(directory / TOKENIZER_FILE, "generator tokenizer")
+        state, ema_meta = load_sealed(directory / EMA_FILE, "generator weights")
+        for path, meta in ((directory / TOKENIZER_FILE, tok_meta), (directory / EMA_FILE, ema_meta)):
+            if meta.get("definition") != cfg.digest():
+                raise CorruptArtifactError(f"{path} was written for another generator definition than "
+                                           f"{directory / GENERATOR_FILE}; retrain the generator in a new folder")
+        tokenizer = WeightTokenizer.from_state({"spec": list(cfg.spec), "block_size": cfg.block_size, "mode": cfg.tokenizer},
+                                               tok_state)
+        model = build_denoiser(cfg.dit, tokenizer.num_tokens, cfg.block_size, cfg.text_dim)
         expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
         found = {k: tuple(v.shape) for k, v in state.items()}
         if expected != found:
             diff = sorted(k for k in expected.keys() | found.keys() if expected.get(k) != found.get(k))
-            raise ValueError(f"{directory / 'ema.safetensors'} does not fit generator.json "
-                             f"(DiT {meta['dit']}, {tokenizer.num_tokens} tokens of {meta['block_size']}, "
-                             f"text dim {meta['text_dim']}); mismatched tensors: {diff[:5]}")
+            raise ValueError(f"{directory / EMA_FILE} does not fit {GENERATOR_FILE} "
+                             f"(DiT {cfg.dit}, {tokenizer.num_tokens} tokens of {cfg.block_size}, "
+                             f"text dim {cfg.text_dim}); mismatched tensors: {diff[:5]}")
         model.load_state_dict(state)
-        return cls(model.to(device).eval(), _diffusion(meta), tokenizer, meta)
+        return cls(model.to(device).eval(), _diffusion(cfg), tokenizer, cfg)
 
 
 def train_generator(directory: str | Path, zoo: Zoo, profile, variant: str = "prompt", seed: int = 42,
                     device: str = "cpu", progress: bool = True) -> tuple[T2WGenerator, list[dict]]:
     """Fit the tokenizer on the zoo's seen tasks (less the validation tasks, `seen_split`), train (or
-    resume) the DiT on them, and return the generator with its loss curves."""
+    resume) the DiT on them, export the EMA weights and the loss curve, and return the generator
+    with its loss curves. Killed at any point, a rerun resumes to the same bits (train.py)."""
     directory = Path(directory)
-    meta = generator_meta(profile, zoo, variant, seed)
-    existing = directory / "generator.json"
-    if existing.exists() and json.loads(existing.read_text()) != json.loads(json.dumps(meta)):
-        raise ValueError(f"{directory} holds a generator with another definition ({existing}); use a new directory "
-                         "(generator_path keys folders by definition)")
+    cfg = generator_config(profile, zoo, variant, seed)
     seen = seen_split(zoo, profile)[0]
-    tokenizer = WeightTokenizer.fit(zoo.theta[seen], zoo.spec, profile.block_size, profile.tokenizer_mode)
     directory.mkdir(parents=True, exist_ok=True)
-    atomic_write(directory / "tokenizer.safetensors", lambda tmp: save_file(
-        {k: v.contiguous() for k, v in tokenizer.state_dict().items()}, str(tmp)))
-    atomic_write_text(directory / "generator.json", json.dumps(meta, indent=1))
+    try:
+        write_json_once(directory / GENERATOR_FILE, cfg.to_json(), "generator definition")
+    except ValueError as err:
+        raise ValueError(f"{directory} holds a generator with another definition ({err}); use a new directory "
+                         "(generator_path keys folders by definition)") from None
+    definition = {"definition": cfg.digest()}
+    tokenizer = WeightTokenizer.fit(zoo.theta[seen], zoo.spec, profile.block_size, profile.tokenizer_mode)
+    save_sealed(directory / TOKENIZER_FILE, tokenizer.state_dict(), definition)
     torch.manual_seed(seed)
-    model = build_denoiser(profile.dit, tokenizer.num_tokens, profile.block_size, meta["text_dim"])
+    model = build_denoiser(profile.dit, tokenizer.num_tokens, profile.block_size, cfg.text_dim)
     model.fit_text_norm(zoo.task_text[f"v_c/{variant}"][seen])
-    trainer = Trainer(model, _diffusion(meta), tokenizer, tokenizer.encode(zoo.theta[seen]).float(),
+    trainer = Trainer(model, _diffusion(cfg), tokenizer, tokenizer.encode(zoo.theta[seen]).float(),
                       zoo.task_text[f"v_c/{variant}"][seen], train_config(profile, seed), directory, device)
     curves = trainer.fit(progress=progress)
+    if trainer.rank == 0:  # the inference files, from the final checkpoint's state
+        save_sealed(directory / EMA_FILE, trainer.ema.state_dict(), {**definition, "step": str(trainer.step)})
+        atomic_write_text(directory / CURVES_FILE, "".join(json.dumps(r) + "\n" for r in curves))
     return T2WGenerator.load(directory, device), curves

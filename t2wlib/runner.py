@@ -49,9 +49,10 @@ def run_pipeline(profile: str, *, notebooks_dir: Path = REPO / "notebooks", run_
     figures = Path(figures or REPO / "figures" / profile).resolve()
     params = {"PROFILE": profile, "ARTIFACTS": str(Path(artifacts).resolve()), "FIGURES": str(figures),
               "DATA_ROOT": data_root}
+    notebooks = pipeline_notebooks(notebooks_dir, only)  # a bad --only fails before any folder is made
     run_dir.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
-    for nb in pipeline_notebooks(notebooks_dir, only):
+    for nb in notebooks:
         out = run_dir / nb.name
         print(f"[t2w] {nb.name} (profile {profile}) ...", flush=True)
         start = time.perf_counter()

@@ -14,19 +14,21 @@ The trainer knows nothing of the model's internals: it calls the diffusion's `tr
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import json
 import math
-import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
-from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
 
-from .cache import atomic_write, atomic_write_text
+from .cache import (CacheCorruptionWarning, CorruptArtifactError, FolderLock, load_sealed, remove_stale_temps,
+                    save_sealed)
 from .diffusion import GaussianDiffusion
 from .losses import Discriminator, discriminator_loss, generator_adversarial_loss, permutation_augment, symmetry_loss
 from .tokenize import WeightTokenizer
@@ -108,6 +110,7 @@ class Trainer:
         self.steps_per_epoch = len(x0) // cfg.batch_size
         self.total_steps = cfg.epochs * self.steps_per_epoch
         self.step = 0
+        self._curves: list[dict] = []
         self.amp = torch.device(device).type == "cuda"
 
     # --- one step -------------------------------------------------------------------------------
@@ -166,61 +169,115 @@ class Trainer:
 
     # --- the loop, checkpoints, curves ------------------------------------------------------------
     def fit(self, max_steps: int | None = None, progress: bool = True) -> list[dict]:
-        """Train to the end (or `max_steps` more steps), resuming from the latest checkpoint."""
-        self.load_checkpoint()
-        # Records past the checkpoint (a crash between the curve and the state writes) are redone.
-        kept = [r for r in self.curves() if r["step"] <= self.step]
-        if self.rank == 0 and self.directory.exists():
-            atomic_write_text(self.directory / "curves.jsonl", "".join(json.dumps(r) + "\n" for r in kept))
-        stop = self.total_steps if max_steps is None else min(self.total_steps, self.step + max_steps)
-        history, start = [], time.perf_counter()
-        while self.step < stop:
-            record = self.train_step()
-            history.append(record)
-            if self.step % self.cfg.checkpoint_every == 0 or self.step == stop:
-                self.save_checkpoint(history)
-                history = []
-                if progress and self.rank == 0:
-                    print(f"[train] step {self.step}/{self.total_steps} loss {record['loss']:.4f} "
-                          f"({time.perf_counter() - start:.0f} s)", flush=True)
+        """Train to the end (or `max_steps` more steps), resuming from the latest complete checkpoint.
+        Rank 0 holds the folder's lock for the whole run: a second trainer on it is refused."""
+        lock = FolderLock(self.directory, "generator trainer") if self.rank == 0 else contextlib.nullcontext()
+        with lock:
+            self.load_checkpoint()
+            if self.rank == 0:
+                remove_stale_temps(self.directory)
+                self._prune()
+            stop = self.total_steps if max_steps is None else min(self.total_steps, self.step + max_steps)
+            bar = tqdm(total=stop, initial=self.step, desc=f"[train] {self.directory.name}", unit="step",
+                       disable=not progress or self.rank != 0, mininterval=5)
+            while self.step < stop:
+                record = self.train_step()
+                self._curves.append(record)
+                bar.update(1)
+                bar.set_postfix(loss=f"{record['loss']:.4f}", refresh=False)
+                if self.step % self.cfg.checkpoint_every == 0 or self.step == stop:
+                    self.save_checkpoint()
+            bar.close()
         return self.curves()
 
-    def _modules(self) -> dict[str, tuple[torch.nn.Module, Path]]:
-        """The checkpointed modules and their files."""
-        modules = {"model": self.model, "ema": self.ema, "disc": self.disc}
-        return {name: (m, self.directory / f"{name}.safetensors") for name, m in modules.items()}
+    def _states(self) -> dict[str, dict]:
+        """The checkpointed state dicts by prefix: modules and optimisers."""
+        return {"model": self.model.state_dict(), "ema": self.ema.state_dict(), "disc": self.disc.state_dict(),
+                "opt": self.opt.state_dict(), "disc_opt": self.disc_opt.state_dict()}
 
-    def save_checkpoint(self, history: list[dict]) -> None:
-        """Model, EMA, discriminator (safetensors), optimiser states and step (weights-only torch file),
-        and the loss curve so far; every file atomically, the step file last."""
+    def save_checkpoint(self) -> Path | None:
+        """Everything needed to resume (modules, optimiser states, step, config, loss curve) as one
+        sealed safetensors file `checkpoint-<step>.safetensors`, written atomically; the previous one
+        is kept as a fallback and older ones are removed. A kill at any point leaves at least one
+        complete checkpoint, never a mixture of two steps."""
         if self.rank != 0:
-            return
-        self.directory.mkdir(parents=True, exist_ok=True)
-        for module, path in self._modules().values():
-            state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-            atomic_write(path, lambda tmp, s=state: save_file(s, str(tmp)))
-        curves = self.directory / "curves.jsonl"
-        old = curves.read_text() if curves.exists() else ""
-        atomic_write_text(curves, old + "".join(json.dumps(r) + "\n" for r in history))
-        state = {"step": self.step, "opt": self.opt.state_dict(), "disc_opt": self.disc_opt.state_dict(),
-                 "config": json.dumps(dataclasses.asdict(self.cfg))}
-        atomic_write(self.directory / "state.pt", lambda tmp: torch.save(state, tmp))
+            return None
+        tensors, meta = {}, {"format": CHECKPOINT_FORMAT, "step": str(self.step), "curves": json.dumps(self._curves),
+                             "config": json.dumps(dataclasses.asdict(self.cfg))}
+        for prefix, state in self._states().items():
+            if prefix.endswith("opt"):
+                flat, groups = flatten_optimizer_state(state)
+                tensors.update({f"{prefix}/{k}": v for k, v in flat.items()})
+                meta[f"{prefix}/param_groups"] = json.dumps(groups)
+            else:
+                tensors.update({f"{prefix}/{k}": v for k, v in state.items()})
+        path = self.directory / f"{CHECKPOINT_PREFIX}{self.step:08d}.safetensors"
+        save_sealed(path, tensors, meta)
+        self._prune()
+        return path
+
+    def _prune(self) -> None:
+        """Keep the newest KEEP_CHECKPOINTS checkpoints (a kill may have stopped an earlier prune)."""
+        for old in checkpoint_files(self.directory)[KEEP_CHECKPOINTS:]:
+            old.unlink(missing_ok=True)
 
     def load_checkpoint(self) -> bool:
-        """Resume from `directory` if it holds a checkpoint of the same config; False if none."""
-        path = self.directory / "state.pt"
-        if not path.exists():
-            return False
-        state = torch.load(path, map_location=self.device, weights_only=True)
-        if json.loads(state["config"]) != json.loads(json.dumps(dataclasses.asdict(self.cfg))):
-            raise ValueError(f"{path} was written with another training config; use a new directory")
-        for module, path in self._modules().values():
-            module.load_state_dict(load_file(path, device=str(self.device)))
-        self.opt.load_state_dict(state["opt"])
-        self.disc_opt.load_state_dict(state["disc_opt"])
-        self.step = int(state["step"])
-        return True
+        """Resume from the newest checkpoint in `directory` that verifies (a corrupted one is warned
+        about and skipped); False if there is none. A checkpoint of another config is refused."""
+        for path in checkpoint_files(self.directory):
+            try:
+                tensors, meta = load_sealed(path, "generator checkpoint")
+            except CorruptArtifactError as err:
+                warnings.warn(f"{err}; falling back to the checkpoint before it", CacheCorruptionWarning, stacklevel=2)
+                continue
+            if meta.get("format") != CHECKPOINT_FORMAT:
+                raise CorruptArtifactError(f"{path} is not a {CHECKPOINT_FORMAT} file")
+            if json.loads(meta["config"]) != json.loads(json.dumps(dataclasses.asdict(self.cfg))):
+                raise ValueError(f"{path} was written with another training config; use a new directory")
+            by_prefix: dict[str, dict[str, torch.Tensor]] = {}
+            for key, value in tensors.items():
+                prefix, name = key.split("/", 1)
+                by_prefix.setdefault(prefix, {})[name] = value.to(self.device)
+            for prefix, module in (("model", self.model), ("ema", self.ema), ("disc", self.disc)):
+                module.load_state_dict(by_prefix[prefix])
+            for prefix, opt in (("opt", self.opt), ("disc_opt", self.disc_opt)):
+                opt.load_state_dict(unflatten_optimizer_state(by_prefix.get(prefix, {}),
+                                                              json.loads(meta[f"{prefix}/param_groups"])))
+            self.step, self._curves = int(meta["step"]), json.loads(meta["curves"])
+            return True
+        return False
 
     def curves(self) -> list[dict]:
-        path = self.directory / "curves.jsonl"
-        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+        """The loss records of every step so far (one per step, in order)."""
+        return list(self._curves)
+
+
+CHECKPOINT_FORMAT = "t2w-checkpoint/1"
+CHECKPOINT_PREFIX = "checkpoint-"
+KEEP_CHECKPOINTS = 2
+
+
+def checkpoint_files(directory: Path) -> list[Path]:
+    """A folder's checkpoint files, newest step first."""
+    return sorted(Path(directory).glob(f"{CHECKPOINT_PREFIX}[0-9]*.safetensors"), reverse=True)
+
+
+def flatten_optimizer_state(state: dict) -> tuple[dict[str, torch.Tensor], list[dict]]:
+    """An optimiser state dict as tensors `state/<param>/<name>` and JSON-able param groups (no pickle)."""
+    flat = {}
+    for index, values in state["state"].items():
+        for name, value in values.items():
+            if not isinstance(value, torch.Tensor):
+                raise TypeError(f"optimiser state {name!r} is a {type(value).__name__}, not a tensor")
+            flat[f"state/{index}/{name}"] = value.detach().cpu().contiguous()
+    return flat, state["param_groups"]
+
+
+def unflatten_optimizer_state(flat: dict[str, torch.Tensor], groups: list[dict]) -> dict:
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in flat.items():
+        _, index, name = key.split("/", 2)
+        state.setdefault(int(index), {})[name] = value
+    for group in groups:  # JSON turned tuples into lists
+        group.update({k: tuple(v) for k, v in group.items() if k == "betas"})
+    return {"state": state, "param_groups": groups}

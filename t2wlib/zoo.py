@@ -29,19 +29,22 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.distributed as dist
 
 from .cache import (CacheCorruptionWarning, CorruptArtifactError, atomic_write_text, key_digest, load_checked,
-                    save_checked)
-from .features import FeatureSet
+                    read_json_checked, save_checked, sha256_file, write_json_checked, write_json_once)
 from .head import CLIPAdapter, HeadSpec, task_accuracy, unflatten
 from .head_training import HeadTrainConfig, train_heads
 from .task_text import fuse_features
 from .tasks import TaskSet, sample_tasks
 
-FORMAT = "t2w-zoo/1"
+if TYPE_CHECKING:  # annotations only: loading a zoo needs no image stack
+    from .features import FeatureSet
+
+FORMAT = "t2w-zoo/2"
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,7 @@ def zoo_path(artifacts: str | Path, profile, dataset: str) -> Path:
     """Where the pipeline keeps the zoo of `dataset` for a profile (t2wlib.profiles.Profile): the
     folder name carries a digest of everything the zoo depends on, so a changed profile builds a
     new zoo instead of mixing with an old one."""
-    inputs = {"zoo": zoo_config(profile).to_json(),
+    inputs = {"format": FORMAT, "zoo": zoo_config(profile).to_json(),
               "features": [profile.backbone, profile.text_encoder, profile.image_size, profile.train_per_class,
                            profile.test_per_class, profile.data_seed]}
     return Path(artifacts) / "zoo" / profile.name / f"{dataset}-{key_digest(inputs)[:10]}"
@@ -112,13 +115,27 @@ def shard_plan(tasks: TaskSet, shard_size: int) -> list[list[int]]:
     return [order[s:s + shard_size] for s in range(0, len(order), shard_size)]
 
 
-def _write_once(path: Path, record: dict, what: str) -> None:
-    """Write `record` as JSON, or check that the existing file holds the same (no mixed zoos)."""
-    if path.exists():
-        if json.loads(path.read_text()) != json.loads(json.dumps(record)):
-            raise ValueError(f"{path} holds a different {what}; use a new zoo folder or delete this one")
-    else:
-        atomic_write_text(path, json.dumps(record, indent=1))
+def check_zoo_inputs(train: FeatureSet, test: FeatureSet, text_emb: dict[str, torch.Tensor]) -> None:
+    """Everything build_zoo needs from its inputs, checked before its first file is written."""
+    C = len(train.class_names)
+    if test.class_names != train.class_names:
+        raise ValueError(f"train and test features have different classes ({C} vs {len(test.class_names)})")
+    if train.X.shape[1] != test.X.shape[1]:
+        raise ValueError(f"train and test features differ in width: {train.X.shape[1]} vs {test.X.shape[1]}")
+    dims = set()
+    for variant, emb in text_emb.items():
+        if emb.ndim != 2 or len(emb) != C:
+            raise ValueError(f"text embeddings {variant!r} have shape {tuple(emb.shape)}; need one row per class, ({C}, D)")
+        if not torch.isfinite(emb).all():
+            raise ValueError(f"text embeddings {variant!r} hold NaN or inf values")
+        dims.add(emb.shape[1])
+    if len(dims) > 1:
+        raise ValueError(f"text embedding variants differ in width: {sorted(dims)}")
+    for split, fs in (("train", train), ("test", test)):
+        if not torch.isfinite(fs.X).all():
+            raise ValueError(f"{split} features hold NaN or inf values")
+        if len(fs.y) and (int(fs.y.min()) < 0 or int(fs.y.max()) >= C):
+            raise ValueError(f"{split} labels must be in [0, {C - 1}]")
 
 
 def _checked_or_compute(path: Path, compute, meta: dict) -> dict[str, torch.Tensor]:
@@ -153,6 +170,7 @@ def build_zoo(directory: str | Path, cfg: ZooConfig, train: FeatureSet, test: Fe
     """
     if "prompt" not in text_emb:
         raise ValueError(f"text_emb needs a 'prompt' variant; got {sorted(text_emb)}")
+    check_zoo_inputs(train, test, text_emb)
     # Impossible requests (k > classes, more tasks than distinct subsets) fail here, before any file.
     tasks = sample_tasks(len(train.class_names), cfg.num_tasks, cfg.k_range, cfg.seed, cfg.unseen_fraction,
                          cfg.held_out_classes)
@@ -161,9 +179,9 @@ def build_zoo(directory: str | Path, cfg: ZooConfig, train: FeatureSet, test: Fe
     rank, world = _rank_world()
     directory = Path(directory)
     (directory / "shards").mkdir(parents=True, exist_ok=True)
-    _write_once(directory / "config.json", {"format": FORMAT, "config": cfg.to_json(), "spec": dataclasses.asdict(spec),
-                                            "class_names": train.class_names, "source": source}, "configuration")
-    _write_once(directory / "tasks.json", tasks.to_json(), "task set")
+    write_json_once(directory / "config.json", {"format": FORMAT, "config": cfg.to_json(), "spec": dataclasses.asdict(spec),
+                                                "class_names": train.class_names, "source": source}, "configuration")
+    write_json_once(directory / "tasks.json", tasks.to_json(), "task set")
 
     stages = {"stage1": (cfg.stage1, cfg.seed), "universal": (cfg.universal, cfg.seed + 1)}
     if rank == 0:
@@ -224,12 +242,13 @@ def _finish(directory: Path, cfg: ZooConfig, spec: HeadSpec, tasks: TaskSet, pla
     atomic_write_text(directory / "weight_stats.json", json.dumps(stats, indent=1))
     metas = {name: load_checked(directory / f"{name}.safetensors")[1] for name in ("stage1", "universal", "task_text")}
     seconds += metas["stage1"]["seconds"] + metas["universal"]["seconds"]
-    manifest = {"format": FORMAT, "tasks": [rows[i] for i in range(len(tasks))], "shards": shards,
-                "files": {f"{k}.safetensors": m["sha256"] for k, m in metas.items()},
+    files = {f"{k}.safetensors": m["sha256"] for k, m in metas.items()}
+    files.update({name: sha256_file(directory / name) for name in ("config.json", "tasks.json")})
+    manifest = {"format": FORMAT, "tasks": [rows[i] for i in range(len(tasks))], "shards": shards, "files": files,
                 # Training compute summed over stage 1, the Universal Model and every shard, so a
                 # resumed build reports what the whole zoo cost.
                 "train_seconds": round(seconds, 1)}
-    atomic_write_text(directory / "manifest.json", json.dumps(manifest, indent=1))
+    write_json_checked(directory / "manifest.json", manifest)
 
 
 def weight_stats(theta: torch.Tensor, spec: HeadSpec) -> dict:
@@ -260,22 +279,29 @@ class Zoo:
     def table(self):
         import pandas as pd
 
-        manifest = json.loads((self.directory / "manifest.json").read_text())
+        manifest = read_json_checked(self.directory / "manifest.json", "zoo manifest")
         df = pd.DataFrame(manifest["tasks"])
         df["class_names"] = [[self.class_names[c] for c in t] for t in df["classes"]]
         return df
 
 
 def load_zoo(directory: str | Path) -> Zoo:
-    """Load a complete zoo, verifying every file against the manifest's checksums."""
+    """Load a complete zoo, verifying every file: the manifest and the config and task set it names
+    (checked JSON, and their sha256 in the manifest), every shard and artifact against the
+    manifest's checksums. Errors name the file and say what to do."""
     directory = Path(directory)
     manifest_path = directory / "manifest.json"
     if not manifest_path.exists():
         raise FileNotFoundError(f"{manifest_path} missing: the zoo in {directory} is incomplete (resume its build)")
-    manifest = json.loads(manifest_path.read_text())
-    config = json.loads((directory / "config.json").read_text())
-    if manifest.get("format") != FORMAT or config.get("format") != FORMAT:
-        raise ValueError(f"{directory}: not a {FORMAT} zoo")
+    manifest = read_json_checked(manifest_path, "zoo manifest")
+    if manifest.get("format") != FORMAT:
+        raise ValueError(f"{directory}: not a {FORMAT} zoo (format {manifest.get('format')!r}); rebuild it")
+
+    def checked_json(name: str, what: str) -> dict:
+        record = read_json_checked(directory / name, what)
+        if sha256_file(directory / name) != manifest["files"].get(name):
+            raise CorruptArtifactError(f"{directory / name} differs from the one the manifest recorded; rebuild the zoo")
+        return record
 
     def checked(rel: str, sha: str) -> dict[str, torch.Tensor]:
         tensors, meta = load_checked(directory / rel)
@@ -283,14 +309,16 @@ def load_zoo(directory: str | Path) -> Zoo:
             raise CorruptArtifactError(f"{directory / rel}: checksum differs from the manifest's")
         return tensors
 
-    tasks = TaskSet.from_json(json.loads((directory / "tasks.json").read_text()))
+    config = checked_json("config.json", "zoo configuration")
+    tasks = TaskSet.from_json(checked_json("tasks.json", "zoo task set"))
     T = len(tasks)
     parts = [checked(s["file"], s["sha256"]) for s in manifest["shards"]]
     order = torch.cat([p["task_ids"] for p in parts]).argsort()
     cat = {k: torch.cat([p[k] for p in parts])[order] for k in ("theta", "train_loss", "test_accuracy")}
     if len(order) != T:
         raise CorruptArtifactError(f"{directory}: shards hold {len(order)} heads for {T} tasks")
-    files = {name.removesuffix(".safetensors"): checked(name, sha) for name, sha in manifest["files"].items()}
+    files = {name.removesuffix(".safetensors"): checked(name, sha) for name, sha in manifest["files"].items()
+             if name.endswith(".safetensors")}
     return Zoo(directory, ZooConfig.from_json(config["config"]), HeadSpec(**config["spec"]), tasks,
                config["class_names"], config["source"], cat["theta"], cat["train_loss"], cat["test_accuracy"],
                torch.tensor([t["universal_accuracy"] for t in manifest["tasks"]]),

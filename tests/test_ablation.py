@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from t2wlib import ablation
-from t2wlib.generator import generator_meta
+from t2wlib.generator import generator_config
 from t2wlib.profiles import get_profile
 from t2wlib.zoo import load_zoo
 
@@ -73,5 +73,5 @@ def test_run_ablation_trains_each_variant_in_its_own_folder(tmp_path):
     table = ablation.table2(scores, profile)
     assert list(table.variant) == list(variants) and (table.validation_tasks == 5).all()
     assert {"settings", "accuracy_mean", "accuracy_std", "mse_mean", "validation_accuracy_mean"} <= set(table.columns)
-    metas = [generator_meta(ablation.ablation_profile(profile, v), zoo, "prompt", 1) for v in variants]
-    assert metas[1]["dit"] == "mlp-film" and metas[0]["train"]["lambda_sym"] == 0.0
+    metas = [generator_config(ablation.ablation_profile(profile, v), zoo, "prompt", 1) for v in variants]
+    assert metas[1].dit == "mlp-film" and metas[0].train["lambda_sym"] == 0.0

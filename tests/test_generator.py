@@ -41,15 +41,28 @@ def test_train_save_load_and_sample(trained):
     assert len(trajectory) == gen.diffusion.num_steps and torch.equal(trajectory[-1][1], b)
 
 
-def test_checkpoint_of_the_wrong_shape_is_rejected(trained, tmp_path):
+def test_edited_or_mismatched_generator_files_are_rejected(trained, tmp_path):
+    """Three layers: generator.json's own checksum, the definition each weight file was sealed for,
+    and the shapes the definition implies."""
     import shutil
 
-    directory = trained[0]
+    from t2wlib.cache import CorruptArtifactError, load_sealed, save_sealed, write_json_checked
+    from t2wlib.generator import GeneratorConfig
+
     copy = tmp_path / "g"
-    shutil.copytree(directory, copy)
+    shutil.copytree(trained[0], copy)
     meta = json.loads((copy / "generator.json").read_text())
     meta["text_dim"] += 1
     (copy / "generator.json").write_text(json.dumps(meta))
+    with pytest.raises(CorruptArtifactError, match="generator.json fails its checksum"):
+        T2WGenerator.load(copy)
+    meta.pop("checksum")
+    write_json_checked(copy / "generator.json", meta)  # a consistent file, but not the weights' definition
+    with pytest.raises(CorruptArtifactError, match="tokenizer.safetensors was written for another generator definition"):
+        T2WGenerator.load(copy)
+    definition = {"definition": GeneratorConfig.from_json(meta).digest()}
+    for name in ("tokenizer.safetensors", "ema.safetensors"):
+        save_sealed(copy / name, load_sealed(copy / name, name)[0], definition)
     with pytest.raises(ValueError, match="does not fit generator.json"):
         T2WGenerator.load(copy)
     with pytest.raises(FileNotFoundError, match="not a T2W generator"):
@@ -93,8 +106,8 @@ def test_class_lists_are_checked(classes, message):
 
 def test_classifier_file_roundtrip_and_unknown_backbone(tmp_path):
     spec = HeadSpec(4, 2, 3)
-    clf = Classifier(torch.randn(spec.num_params), torch.randn(2, 3), ["a", "b"], spec, "vgg16", 32, {"seed": 0})
+    clf = Classifier(torch.randn(spec.num_params), torch.randn(2, 3), ["a", "b"], spec, "resnet18", 32, {"seed": 0})
     loaded = Classifier.load(clf.save(tmp_path / "c.safetensors"))
     assert loaded.class_names == ["a", "b"] and torch.equal(loaded.theta, clf.theta) and loaded.spec == spec
-    with pytest.raises(KeyError, match="unknown backbone 'vgg16'"):
-        loaded.predict([tmp_path / "none.png"])
+    with pytest.raises(ValueError, match="unknown backbone 'vgg16'; allowed: .*resnet18"):
+        Classifier(clf.theta, clf.class_emb, clf.class_names, spec, "vgg16", 32, {})
