@@ -125,7 +125,10 @@ class Classifier:
             names, spec = json.loads(meta["class_names"]), HeadSpec(*json.loads(meta["spec"]))
             return cls(tensors["theta"], tensors["class_emb"], names, spec, meta["backbone"], int(meta["image_size"]),
                        json.loads(meta["source"]))
-        except (KeyError, TypeError, ValueError) as err:
+        except KeyError as err:
+            raise ValueError(f"classifier file {path} lacks the field {err.args[0]!r}; write it again with "
+                             "`t2w generate`") from None
+        except (TypeError, ValueError) as err:
             raise ValueError(f"classifier file {path} is not usable: {err}") from None
 
     @torch.no_grad()
@@ -133,6 +136,9 @@ class Classifier:
         """Class probabilities for each image file, in order: {path, label, probability, probabilities},
         or {path, error} for a file that is not a readable image (the others are still scored)."""
         backbone = load_backbone(self.backbone, device=device)
+        if backbone.feature_dim != self.spec.feature_dim:
+            raise ValueError(f"the classifier's head takes {self.spec.feature_dim} features but backbone {self.backbone} "
+                             f"gives {backbone.feature_dim}; generate it with a generator trained on that backbone")
         head = CLIPAdapter.from_flat(self.theta, self.spec).to(device)
         preprocess, results = backbone.preprocess(self.image_size), []
         for s in range(0, len(image_paths), batch_size):

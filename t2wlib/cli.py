@@ -72,7 +72,7 @@ def _check_out(path: str) -> Path:
 
 
 def _generate(args) -> int:
-    from .classifier import text_to_classifier
+    from .classifier import check_classes, text_to_classifier
     from .generator import T2WGenerator
     from .text import load_text_encoder
 
@@ -80,6 +80,7 @@ def _generate(args) -> int:
     if not math.isfinite(args.guidance):
         raise UsageError(f"--guidance {args.guidance} is not a finite number; allowed: any finite value (1 = off)")
     names, descs = _read_classes(args)
+    check_classes(names)  # before any model loads
     generator = T2WGenerator.load(args.generator)
     encoder = load_text_encoder(generator.config.text_encoder)
     clf = text_to_classifier(generator, encoder, names, descs, seed=args.seed, steps=args.steps, guidance=args.guidance)

