@@ -1,4 +1,4 @@
-# The README's two commands: `make run` (whole notebook pipeline, cpu profile) and `make test`.
+# The README's two commands: `make run` (whole notebook pipeline, cpu profile) and `make test` (ruff, pytest, nbval).
 PROFILE ?= cpu
 VENV := .venv
 BIN := $(VENV)/bin
@@ -13,6 +13,7 @@ run: setup
 # pytest includes the papermill smoke pipeline (tests/test_pipeline.py), whose executed copies
 # nbval then re-runs cell by cell (cheap: the features are cached by then).
 test: setup
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 	$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider runs/test-smoke/*.ipynb
 

@@ -54,8 +54,10 @@ def main() -> None:
                 bb.trunk(tensors[s:s + args.batch_size])
 
     results = {
-        "full path, 112 px": best_rate(lambda: extract_features(images, bb, 112, args.batch_size, progress=False), n, args.repeats),
-        "full path, 224 px": best_rate(lambda: extract_features(images, bb, 224, args.batch_size, progress=False), n, args.repeats),
+        "full path, 112 px": best_rate(lambda: extract_features(images, bb, 112, args.batch_size, progress=False),
+                                       n, args.repeats),
+        "full path, 224 px": best_rate(lambda: extract_features(images, bb, 224, args.batch_size, progress=False),
+                                       n, args.repeats),
         "backbone only, 112 px": best_rate(trunk_only, n, args.repeats),
     }
     base = results["full path, 112 px"]

@@ -124,7 +124,8 @@ def main() -> None:
         "benchmark": "bench_zoo", "dataset": "fashion-mnist", "tasks": n, "large_tasks": args.large,
         "per_class": args.per_class, "epochs": args.epochs, "batch_size": args.batch_size, "hidden": args.hidden,
         "heads_per_s": {k: round(v, 3) for k, v in rates.items()},
-        "speedup_c_large_over_a": round(rates[f"(c) batched, {args.large} tasks"] / rates["(a) authors: per task, backbone every epoch"], 1),
+        "speedup_c_large_over_a": round(rates[f"(c) batched, {args.large} tasks"]
+                                        / rates["(a) authors: per task, backbone every epoch"], 1),
         "speedup_c_large_over_b": round(rates[f"(c) batched, {args.large} tasks"] / rates["(b) per task, cached features"], 1),
         "speedup_c_same_over_b": round(rates[f"(c) batched, same {n} tasks"] / rates["(b) per task, cached features"], 2),
         "mean_task_accuracy": {k: round(v, 4) for k, v in accuracy.items()},

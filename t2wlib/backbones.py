@@ -9,7 +9,7 @@ order, DESIGN.md §3), F = 1280, inputs normalised with mean = std = 0.5.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torchvision.transforms import v2
@@ -50,7 +50,7 @@ class Backbone:
         return {"resize": "v2-shorter-side-bilinear-antialias", "crop": "center", "size": image_size,
                 "mean": list(self.mean), "std": list(self.std)}
 
-    def to(self, device: str | torch.device) -> "Backbone":
+    def to(self, device: str | torch.device) -> Backbone:
         self.trunk.to(device)
         self.classifier.to(device)
         return self

@@ -25,7 +25,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from safetensors import safe_open
@@ -285,7 +285,7 @@ class FolderLock:
     def __init__(self, directory: Path, what: str):
         self.path, self.what, self._file = Path(directory) / ".lock", what, None
 
-    def __enter__(self) -> "FolderLock":
+    def __enter__(self) -> FolderLock:
         import fcntl
 
         self.path.parent.mkdir(parents=True, exist_ok=True)

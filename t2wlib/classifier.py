@@ -110,13 +110,14 @@ class Classifier:
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         meta = {"class_names": json.dumps(self.class_names), "backbone": self.backbone,
-                "image_size": str(self.image_size), "spec": json.dumps([self.spec.feature_dim, self.spec.hidden, self.spec.embed_dim]),
+                "image_size": str(self.image_size),
+                "spec": json.dumps([self.spec.feature_dim, self.spec.hidden, self.spec.embed_dim]),
                 "source": json.dumps(self.source), "format": FORMAT}
         save_sealed(path, {"theta": self.theta.float(), "class_emb": self.class_emb.float()}, meta)
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "Classifier":
+    def load(cls, path: str | Path) -> Classifier:
         """A verified classifier file (checksum, fields, shapes); errors name the file."""
         tensors, meta = load_sealed(Path(path), "classifier file")
         if meta.get("format") != FORMAT:

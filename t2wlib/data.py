@@ -16,7 +16,7 @@ import pickle
 import urllib.error
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -31,7 +31,7 @@ DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 # never depend on the experiment seed.
 SPLIT_SEED = 0
 
-DATASETS: Registry[Callable[..., "ImageSplit"]] = Registry("dataset")
+DATASETS: Registry[Callable[..., ImageSplit]] = Registry("dataset")
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -72,7 +72,7 @@ class ImageSplit(torch.utils.data.Dataset):
         im = self.image(i)
         return (self.transform(im) if self.transform else im), int(self.labels[i])
 
-    def subset(self, indices: np.ndarray) -> "ImageSplit":
+    def subset(self, indices: np.ndarray) -> ImageSplit:
         indices = np.asarray(indices, dtype=np.int64)
         return replace(
             self,

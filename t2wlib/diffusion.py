@@ -14,7 +14,7 @@ first noising step, N - 1 the last).
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

@@ -36,9 +36,9 @@ SAMPLERS = ("ddim", "ddpm")
 
 def train_config(profile, seed: int) -> TrainConfig:
     """The TrainConfig a profile (t2wlib.profiles.Profile) asks for."""
-    return TrainConfig(epochs=profile.gen_epochs, batch_size=profile.gen_batch_size, lambda_sym=profile.lambda_sym, sym_batch=profile.sym_batch,
-                       lambda_adv=profile.lambda_adv, augment=profile.gen_augment, text_dropout=profile.text_dropout,
-                       checkpoint_every=profile.checkpoint_every, seed=seed)
+    return TrainConfig(epochs=profile.gen_epochs, batch_size=profile.gen_batch_size, lambda_sym=profile.lambda_sym,
+                       sym_batch=profile.sym_batch, lambda_adv=profile.lambda_adv, augment=profile.gen_augment,
+                       text_dropout=profile.text_dropout, checkpoint_every=profile.checkpoint_every, seed=seed)
 
 
 def seen_split(zoo: Zoo, profile) -> tuple[list[int], list[int]]:
@@ -83,7 +83,7 @@ class GeneratorConfig:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
     @classmethod
-    def from_json(cls, record: dict, path: Path | str = "generator.json") -> "GeneratorConfig":
+    def from_json(cls, record: dict, path: Path | str = "generator.json") -> GeneratorConfig:
         """Parse and check a generator.json record; errors name the file, the field and what is allowed."""
         if record.get("format") != FORMAT:
             raise ValueError(f"{path}: format {record.get('format')!r} is not {FORMAT!r}; retrain the generator "
@@ -176,7 +176,7 @@ class T2WGenerator:
         return self.tokenizer.decode((x * mask).cpu()), [(t, self.tokenizer.decode((x0 * mask).cpu())) for t, x0 in trajectory]
 
     @classmethod
-    def load(cls, directory: str | Path, device: str = "cpu") -> "T2WGenerator":
+    def load(cls, directory: str | Path, device: str = "cpu") -> T2WGenerator:
         """Load a finished generator folder: generator.json, tokenizer and EMA weights, each verified
         (checksums, the definition they were written for, every shape)."""
         directory = Path(directory)

@@ -209,7 +209,7 @@ class CLIPAdapter(nn.Module):
         return flatten({k: v.detach() for k, v in p.items()}, self.spec)
 
     @classmethod
-    def from_flat(cls, theta: torch.Tensor, spec: HeadSpec) -> "CLIPAdapter":
+    def from_flat(cls, theta: torch.Tensor, spec: HeadSpec) -> CLIPAdapter:
         head = cls(spec).to(theta.dtype)
         p = unflatten(theta.detach(), spec)
         with torch.no_grad():

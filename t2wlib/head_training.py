@@ -10,7 +10,7 @@ equals training each head alone with `torch.optim.Adam` (`train_head_loop`, the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as Fn

@@ -46,7 +46,7 @@ class TaskSet:
         return {"classes": [list(c) for c in self.classes], "split": list(self.split), "held_out": list(self.held_out)}
 
     @classmethod
-    def from_json(cls, d: dict) -> "TaskSet":
+    def from_json(cls, d: dict) -> TaskSet:
         return cls(tuple(tuple(c) for c in d["classes"]), tuple(d["split"]), tuple(d["held_out"]))
 
 

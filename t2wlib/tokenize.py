@@ -62,7 +62,7 @@ class WeightTokenizer:
         return self.index >= 0
 
     @classmethod
-    def fit(cls, theta: torch.Tensor, spec: HeadSpec, block_size: int, mode: str = "minmax") -> "WeightTokenizer":
+    def fit(cls, theta: torch.Tensor, spec: HeadSpec, block_size: int, mode: str = "minmax") -> WeightTokenizer:
         """Statistics from θ (T, P), the seen zoo."""
         if mode not in MODES:
             raise ValueError(f"unknown tokenizer mode {mode!r}; allowed: {', '.join(MODES)}")
@@ -125,6 +125,6 @@ class WeightTokenizer:
                 "block_size": self.block_size, "mode": self.mode}
 
     @classmethod
-    def from_state(cls, config: dict, state: dict[str, torch.Tensor]) -> "WeightTokenizer":
+    def from_state(cls, config: dict, state: dict[str, torch.Tensor]) -> WeightTokenizer:
         return cls(HeadSpec(*config["spec"]), config["block_size"], config["mode"], state["index"],
                    state["offset"].double(), state["scale"].double())

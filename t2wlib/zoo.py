@@ -67,7 +67,7 @@ class ZooConfig:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
     @classmethod
-    def from_json(cls, d: dict) -> "ZooConfig":
+    def from_json(cls, d: dict) -> ZooConfig:
         d = dict(d)
         for stage in ("stage1", "stage2", "universal"):
             d[stage] = HeadTrainConfig(**{**d[stage], "betas": tuple(d[stage]["betas"])})
@@ -187,7 +187,7 @@ def build_zoo(directory: str | Path, cfg: ZooConfig, train: FeatureSet, test: Fe
     if rank == 0:
         for name, (stage_cfg, seed) in stages.items():
             _checked_or_compute(directory / f"{name}.safetensors",
-                                lambda: _train_from_scratch(train, emb, stage_cfg, spec, seed), {"artifact": name})
+                                lambda c=stage_cfg, s=seed: _train_from_scratch(train, emb, c, spec, s), {"artifact": name})
     _barrier()
     theta0 = load_checked(directory / "stage1.safetensors", expect={"artifact": "stage1"})[0]["theta"]
 
@@ -197,7 +197,7 @@ def build_zoo(directory: str | Path, cfg: ZooConfig, train: FeatureSet, test: Fe
         path = directory / "shards" / f"shard_{s:05d}.safetensors"
         start = time.perf_counter()
 
-        def fine_tune():
+        def fine_tune(ids=ids):
             task_classes = tasks.padded(ids)
             theta, loss = train_heads(theta0, train.X, train.y, emb, task_classes, [cfg.task_seed(i) for i in ids],
                                       cfg.stage2, spec)

@@ -76,6 +76,7 @@ def export_pairs(zoo: Zoo, out_dir: str | Path) -> Path:
     s = zoo.spec
     atomic_write_text(out / "README.md", README.format(
         dataset=zoo.source.get("dataset", "?"), T=len(zoo.tasks), C=len(zoo.class_names), tensors=described,
-        source=", ".join(f"{k}={v}" for k, v in zoo.source.items() if k != "class_texts"), F=s.feature_dim, r=s.hidden, D=s.embed_dim,
-        P=s.num_params, backbone=zoo.source.get("backbone", "?"), encoder=zoo.source.get("text_encoder", "?")))
+        source=", ".join(f"{k}={v}" for k, v in zoo.source.items() if k != "class_texts"),
+        F=s.feature_dim, r=s.hidden, D=s.embed_dim, P=s.num_params, backbone=zoo.source.get("backbone", "?"),
+        encoder=zoo.source.get("text_encoder", "?")))
     return out

@@ -45,13 +45,16 @@ def train(zoo_dir, out):
 def count_file_events(kill_at: int | None = None) -> list[int]:
     """Count (and at `kill_at`, die just before) the os calls of FILE_EVENTS in this process."""
     counter = [0]
-    for name in FILE_EVENTS:
-        def counted(*args, _original=getattr(os, name), **kwargs):
+    def counting(original):
+        def counted(*args, **kwargs):
             counter[0] += 1
             if counter[0] == kill_at:
                 os.kill(os.getpid(), signal.SIGKILL)
-            return _original(*args, **kwargs)
-        setattr(os, name, counted)
+            return original(*args, **kwargs)
+        return counted
+
+    for name in FILE_EVENTS:
+        setattr(os, name, counting(getattr(os, name)))
     return counter
 
 

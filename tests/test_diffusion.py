@@ -17,7 +17,8 @@ def test_schedules_agree_with_diffusers(ours, theirs):
     torch.testing.assert_close(d.betas.float(), ref.betas, rtol=1e-5, atol=1e-7)
     torch.testing.assert_close(d.alphas_cumprod.float(), ref.alphas_cumprod, rtol=1e-4, atol=1e-7)
     for t in (1, 10, 500, 999):  # Σ_t of eq. 7-8, diffusers' "fixed_small" variance
-        torch.testing.assert_close(float(d.posterior_variance[t]), float(ref._get_variance(t)), rtol=1e-3, atol=1e-9)  # diffusers: float32
+        # diffusers computes in float32
+        torch.testing.assert_close(float(d.posterior_variance[t]), float(ref._get_variance(t)), rtol=1e-3, atol=1e-9)
 
 
 def test_q_sample_matches_closed_form_and_the_markov_chain():

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from t2wlib.head import HeadSpec, head_logits, unflatten
-from t2wlib.landscape import directions, loss_grid
+from t2wlib.landscape import directions, landscape_around, loss_grid
 
 SPEC = HeadSpec(feature_dim=12, hidden=3, embed_dim=5)
 
@@ -33,3 +33,26 @@ def test_grid_centre_equals_the_loss_at_the_solution():
     assert Z.shape == (9, 9) and Z[4, 4].item() == pytest.approx(direct.item(), rel=1e-5)
     moved = torch.nn.functional.cross_entropy(head_logits((theta + 2 * d1 - 3 * d2).float()[None], x, emb, SPEC)[0], labels)
     assert Z[6, 1].item() == pytest.approx(moved.item(), rel=1e-4)  # α = 2, β = -3
+
+
+def test_landscape_around_trains_grids_and_caches(tmp_path):
+    import sys
+    from pathlib import Path
+
+    from t2wlib.cache import TensorCache
+    from t2wlib.head_training import HeadTrainConfig
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import zoo_job
+
+    train, test, emb = zoo_job.synthetic_data()
+    spec, classes = HeadSpec(16, 3, 8), torch.tensor([0, 2, 5])
+    cfg, grid = HeadTrainConfig(epochs=3, lr=1e-2, batch_size=8), torch.linspace(-2, 2, 5)
+    theta0 = torch.zeros(spec.num_params).normal_(0, 0.1, generator=torch.Generator().manual_seed(0))
+    cache = TensorCache(tmp_path)
+    Z, stats = landscape_around(theta0, classes, train, test, emb["prompt"], spec, cfg, grid, grid, 0, cache, {"t": 1})
+    again, _ = landscape_around(theta0, classes, train, test, emb["prompt"], spec, cfg, grid, grid, 0, cache, {"t": 1})
+    assert Z.shape == (5, 5) and torch.equal(Z, again) and len(list(tmp_path.rglob("*.safetensors"))) == 1
+    assert stats["loss_at_solution"] == pytest.approx(float(Z[2, 2]), rel=1e-5)  # the grid's centre is θ*
+    assert stats["grid_min"] <= stats["loss_at_solution"] * (1 + 1e-5) and 0 < stats["frac_below_2x_solution"] <= 1
+    assert stats["test_accuracy"] > 0.5 and stats["trajectory_length"] > 0
