@@ -28,8 +28,8 @@ from t2wlib.evaluate import generated_heads_report
 from t2wlib.features import profile_features
 from t2wlib.generator import T2WGenerator, generator_path
 from t2wlib.profiles import get_profile
-from t2wlib.text import load_text_encoder
-from t2wlib.tokenize import WeightTokenizer
+from t2wlib.text_encoders import load_text_encoder
+from t2wlib.weight_tokenizer import WeightTokenizer
 from t2wlib.train import Trainer, TrainConfig
 from t2wlib.zoo import load_zoo, zoo_path
 

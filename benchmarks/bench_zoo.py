@@ -22,15 +22,15 @@ from pathlib import Path
 import torch
 import torch.nn.functional as Fn
 
-from t2wlib import provenance, task_text
+from t2wlib import provenance, task_condition
 from t2wlib.backbones import load_backbone
 from t2wlib.cache import TensorCache, atomic_write_text
 from t2wlib.data import load_split
 from t2wlib.features import dataset_features
 from t2wlib.head import CLIPAdapter, HeadSpec, task_accuracy
 from t2wlib.head_training import HeadTrainConfig, schedule, train_head_loop, train_heads
-from t2wlib.tasks import sample_tasks
-from t2wlib.text import embed_texts, load_text_encoder
+from t2wlib.subtasks import sample_tasks
+from t2wlib.text_encoders import embed_texts, load_text_encoder
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "benchmarks" / "results" / "bench_zoo.json"
@@ -84,7 +84,7 @@ def main() -> None:
     train = dataset_features("fashion-mnist", "train", backbone, cache, per_class=args.per_class, **common)
     test = dataset_features("fashion-mnist", "test", backbone, cache, per_class=100, **common)
     images = load_split("fashion-mnist", "train").subset(train.index.numpy())
-    emb = embed_texts(encoder, task_text.prompts(train.class_names), cache)
+    emb = embed_texts(encoder, task_condition.prompts(train.class_names), cache)
     spec = HeadSpec(backbone.feature_dim, args.hidden, encoder.dim)
     cfg = HeadTrainConfig(epochs=args.epochs, lr=1e-3, batch_size=args.batch_size)
     tasks = sample_tasks(10, args.large, (2, 9), seed=0)

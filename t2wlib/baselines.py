@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .cache import atomic_write, atomic_write_text
-from .tokenize import WeightTokenizer
+from .weight_tokenizer import WeightTokenizer
 from .train import TrainConfig, batch_rows, lr_factor
 
 

@@ -22,9 +22,9 @@ from .backbones import BACKBONES, load_backbone
 from .cache import load_sealed, save_sealed
 from .generator import T2WGenerator
 from .head import CLIPAdapter, HeadSpec
-from .task_text import descriptions as nl_descriptions
-from .task_text import fuse_features, prompts
-from .text import TextEncoder
+from .task_condition import descriptions as nl_descriptions
+from .task_condition import fuse_features, prompts
+from .text_encoders import TextEncoder
 
 
 FORMAT = "t2w-classifier/2"

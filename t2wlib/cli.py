@@ -74,7 +74,7 @@ def _check_out(path: str) -> Path:
 def _generate(args) -> int:
     from .classifier import check_classes, text_to_classifier
     from .generator import T2WGenerator
-    from .text import load_text_encoder
+    from .text_encoders import load_text_encoder
 
     out = _check_out(args.out)
     if not math.isfinite(args.guidance):
@@ -109,7 +109,7 @@ def _predict(args) -> int:
 def _info(args) -> int:
     from .backbones import BACKBONES
     from .data import DATASETS
-    from .text import TEXT_ENCODERS
+    from .text_encoders import TEXT_ENCODERS
 
     print("profiles:      ", ", ".join(PROFILES))
     print("datasets:      ", ", ".join(DATASETS.names()))

@@ -142,11 +142,10 @@ class GaussianDiffusion:
         return sorted({round(v) for v in torch.linspace(t_start, 0, steps).tolist()}, reverse=True)
 
     @torch.no_grad()
-    def ddim_sample_loop(self, model: Callable, shape: tuple, steps: int = 50, eta: float = 0.0,
-                         model_kwargs: dict | None = None, noise: torch.Tensor | None = None,
-                         t_start: int | None = None, generator: torch.Generator | None = None, device="cpu",
-                         record: bool = False):
-        """DDIM (Song et al.) over `steps` time steps; deterministic for η = 0 given the start noise."""
+    def ddim_sample_loop(self, model: Callable, shape: tuple, steps: int = 50, model_kwargs: dict | None = None,
+                         noise: torch.Tensor | None = None, t_start: int | None = None,
+                         generator: torch.Generator | None = None, device="cpu", record: bool = False):
+        """DDIM (Song et al.) with η = 0 over `steps` time steps: deterministic given the start noise."""
         x = self._start(shape, noise, generator, device)
         times = self.ddim_timesteps(steps, t_start)
         trajectory = []
@@ -155,10 +154,6 @@ class GaussianDiffusion:
             eps, x0 = self.predict(model, x, t, model_kwargs)
             if record:
                 trajectory.append((i, x0))
-            abar = self.alphas_cumprod[i]
             abar_next = self.alphas_cumprod[times[j + 1]] if j + 1 < len(times) else torch.tensor(1.0, dtype=torch.float64)
-            sigma = eta * ((1 - abar_next) / (1 - abar) * (1 - abar / abar_next)).sqrt()
-            x = abar_next.sqrt() * x0 + (1 - abar_next - sigma**2).clamp_min(0).sqrt() * eps
-            if eta > 0 and j + 1 < len(times):
-                x = x + sigma * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+            x = abar_next.sqrt() * x0 + (1 - abar_next).sqrt() * eps
         return (x, trajectory) if record else x

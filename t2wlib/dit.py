@@ -1,6 +1,6 @@
 """The T2W denoiser: a mask-free diffusion transformer over weight-block tokens (paper §3.1-3.2).
 
-Input x (B, N, s): N normalised weight blocks of size s (tokenize.py). Each block has its own linear
+Input x (B, N, s): N normalised weight blocks of size s (weight_tokenizer.py). Each block has its own linear
 map to the hidden size h (eq. 5: π^i), plus a learned position embedding; the output side mirrors
 it with a dedicated map back to s per block.
 
@@ -46,12 +46,6 @@ DIT_SIZES = {
     # The paper's token width, h = 1024 (§4.1); depth and heads follow DiT-L.
     "paper": DiTConfig(hidden=1024, depth=24, heads=16),
 }
-
-
-def dit_config(name: str) -> DiTConfig:
-    if name not in DIT_SIZES:
-        raise KeyError(f"unknown DiT size {name!r}; available: {', '.join(DIT_SIZES)}")
-    return DIT_SIZES[name]
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:

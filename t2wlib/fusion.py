@@ -18,7 +18,7 @@ from scipy.optimize import linear_sum_assignment
 
 from .head import HeadSpec, permute_hidden, task_accuracy, unflatten
 from .head_training import train_heads
-from .task_text import fuse_features
+from .task_condition import fuse_features
 
 
 def unit_similarity(theta_a: torch.Tensor, theta_b: torch.Tensor, spec: HeadSpec) -> torch.Tensor:

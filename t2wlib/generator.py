@@ -25,7 +25,7 @@ from .cache import (CorruptArtifactError, atomic_write_text, key_digest, load_se
                     write_json_once)
 from .diffusion import GaussianDiffusion, get_betas
 from .dit import Denoiser, build_denoiser, guided
-from .tokenize import WeightTokenizer
+from .weight_tokenizer import WeightTokenizer
 from .train import TrainConfig, Trainer, checkpoint_files
 
 if TYPE_CHECKING:  # annotations only: sampling needs no zoo code
@@ -94,7 +94,7 @@ class GeneratorConfig:
             raise ValueError(f"{path}: missing fields {missing}, unknown fields {unknown}; expected {sorted(names)}")
         cfg = cls(**{**record, "spec": tuple(record["spec"]), "k_range": tuple(record["k_range"])})
         from .backbones import BACKBONES
-        from .text import TEXT_ENCODERS
+        from .text_encoders import TEXT_ENCODERS
 
         for field, registry in (("backbone", BACKBONES), ("text_encoder", TEXT_ENCODERS)):
             value = getattr(cfg, field)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as Fn
 from torch import nn
 
-from .tokenize import WeightTokenizer
+from .weight_tokenizer import WeightTokenizer
 
 
 def random_permutations(batch: int, hidden: int, generator: torch.Generator | None = None) -> torch.Tensor:

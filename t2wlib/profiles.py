@@ -92,7 +92,7 @@ class Profile:
     # out of a second, separate zoo for the held-out-classes split (0 = skip it).
     eval_seen_tasks: int = 200
     trajectory_tasks: int = 10
-    heldout_zoo_classes: int = 0
+    heldout_split_classes: int = 0
     # Ablation (04_ablation, Table 2): the dataset ("" = the first), generator epochs (None =
     # gen_epochs) and seeds (() = the profile's) every variant trains with.
     # Every variant also leaves `ablation_validation_tasks` seen tasks out of its training and is
@@ -156,7 +156,7 @@ PROFILES: dict[str, Profile] = {
         ddim_steps=10,
         eval_seen_tasks=40,
         trajectory_tasks=3,
-        heldout_zoo_classes=2,
+        heldout_split_classes=2,
         fusion_k=4,
         fusion_pairs=3,
         gradcam_images=2,
@@ -189,7 +189,7 @@ PROFILES: dict[str, Profile] = {
         # Measured on the cpu Fashion-MNIST zoo, 1,000 steps, scored on seen tasks (mean accuracy of
         # generated heads; trained heads 88.6 %): per-parameter standardisation 87.7 % vs block
         # min-max 77.2 %; blocks of 128 87.5 % vs 64 87.7 % at 0.75x the time; L_sym on 8 of 32
-        # samples 0.68x the step time. See tokenize.py and 04_ablation for why standardisation helps.
+        # samples 0.68x the step time. See weight_tokenizer.py and 04_ablation for why standardisation helps.
         block_size=128,
         tokenizer_mode="standard",
         prediction="x0",
@@ -204,7 +204,7 @@ PROFILES: dict[str, Profile] = {
         sym_batch=8,
         # 40 epochs of 800 seen tasks = 1,000 steps, ~60 s per generator on 2 cores.
         gen_epochs=40,
-        heldout_zoo_classes=2,
+        heldout_split_classes=2,
         ablation_epochs=20,
         ablation_seeds=(42, 34),
         fusion_k=4,
@@ -227,10 +227,10 @@ PROFILES: dict[str, Profile] = {
 
 
 def heldout_zoo_profile(profile: Profile) -> Profile:
-    """The profile of the held-out-classes zoo: `heldout_zoo_classes` classes never in a seen task."""
-    if profile.heldout_zoo_classes <= 0:
-        raise ValueError(f"profile {profile.name!r} has heldout_zoo_classes = {profile.heldout_zoo_classes}: no held-out zoo")
-    return dataclasses.replace(profile, zoo_held_out_classes=profile.heldout_zoo_classes)
+    """The profile of the held-out-classes zoo: `heldout_split_classes` classes never in a seen task."""
+    if profile.heldout_split_classes <= 0:
+        raise ValueError(f"profile {profile.name!r} has heldout_split_classes = {profile.heldout_split_classes}: no held-out zoo")
+    return dataclasses.replace(profile, zoo_held_out_classes=profile.heldout_split_classes)
 
 
 def get_profile(name: str, **overrides) -> Profile:

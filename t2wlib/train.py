@@ -31,7 +31,7 @@ from .cache import (CacheCorruptionWarning, CorruptArtifactError, FolderLock, lo
                     save_sealed)
 from .diffusion import GaussianDiffusion
 from .losses import Discriminator, discriminator_loss, generator_adversarial_loss, permutation_augment, symmetry_loss
-from .tokenize import WeightTokenizer
+from .weight_tokenizer import WeightTokenizer
 
 
 @dataclass(frozen=True)

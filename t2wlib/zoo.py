@@ -38,8 +38,8 @@ from .cache import (CacheCorruptionWarning, CorruptArtifactError, atomic_write_t
                     read_json_checked, save_checked, sha256_file, write_json_checked, write_json_once)
 from .head import CLIPAdapter, HeadSpec, task_accuracy, unflatten
 from .head_training import HeadTrainConfig, train_heads
-from .task_text import fuse_features
-from .tasks import TaskSet, sample_tasks
+from .task_condition import fuse_features
+from .subtasks import TaskSet, sample_tasks
 
 if TYPE_CHECKING:  # annotations only: loading a zoo needs no image stack
     from .features import FeatureSet

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from .cache import atomic_write_text, save_checked
-from .tasks import SPLITS
+from .subtasks import SPLITS
 from .zoo import Zoo
 
 README = """# Text-weight pairs: {dataset}

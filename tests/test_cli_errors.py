@@ -21,7 +21,7 @@ from t2wlib.classifier import Classifier
 from t2wlib.features import FeatureSet
 from t2wlib.generator import train_generator
 from t2wlib.profiles import get_profile
-from t2wlib.text import load_text_encoder
+from t2wlib.text_encoders import load_text_encoder
 from t2wlib.zoo import build_zoo, load_zoo
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from t2wlib.dit import DIT_SIZES, WeightDiT, build_denoiser, dit_config, guided, timestep_embedding
+from t2wlib.dit import DIT_SIZES, WeightDiT, build_denoiser, guided, timestep_embedding
 
 
 @pytest.fixture()
 def model():
     torch.manual_seed(0)
-    return WeightDiT(num_tokens=5, block_size=8, text_dim=6, cfg=dit_config("tiny"))
+    return WeightDiT(num_tokens=5, block_size=8, text_dim=6, cfg=DIT_SIZES["tiny"])
 
 
 def _inputs(B=3):
@@ -45,8 +45,8 @@ def test_timestep_embedding_distinguishes_steps():
 
 def test_sizes_and_errors(model):
     assert DIT_SIZES["paper"].hidden == 1024
-    with pytest.raises(KeyError, match="unknown DiT size 'huge'"):
-        dit_config("huge")
+    with pytest.raises(KeyError, match="unknown denoiser 'huge'; available: .*paper.*mlp-film"):
+        build_denoiser("huge", 5, 8, 6)
     x, t, v = _inputs()
     with pytest.raises(ValueError, match="expects x"):
         model(x[:, :4], t, v)

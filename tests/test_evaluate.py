@@ -14,7 +14,7 @@ from t2wlib import baselines, comparison, evaluate
 from t2wlib.generator import train_generator
 from t2wlib.head import head_logits, permute_hidden
 from t2wlib.profiles import get_profile
-from t2wlib.tokenize import WeightTokenizer
+from t2wlib.weight_tokenizer import WeightTokenizer
 from t2wlib.train import TrainConfig
 from t2wlib.zoo import load_zoo
 

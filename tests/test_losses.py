@@ -8,7 +8,7 @@ import torch
 from t2wlib.head import HeadSpec, head_logits
 from t2wlib.losses import (Discriminator, discriminator_loss, generator_adversarial_loss, permutation_augment,
                            symmetry_loss)
-from t2wlib.tokenize import WeightTokenizer
+from t2wlib.weight_tokenizer import WeightTokenizer
 
 SPEC = HeadSpec(12, 4, 7)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from t2wlib import task_text, wordnet
+from t2wlib import task_condition, wordnet
 from t2wlib.cache import TensorCache
-from t2wlib.text import embed_texts, load_text_encoder
+from t2wlib.text_encoders import embed_texts, load_text_encoder
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +16,7 @@ def minilm():
 
 
 def test_minilm_is_deterministic_and_normalised(minilm):
-    texts = task_text.prompts(["sneaker", "ankle boot", "dress"])
+    texts = task_condition.prompts(["sneaker", "ankle boot", "dress"])
     a, b = minilm.encode(texts), load_text_encoder("minilm").encode(texts)
     assert a.shape == (3, 384) and minilm.dim == 384 and not a.is_inference()  # usable in autograd
     assert torch.equal(a, minilm.encode(texts))
@@ -25,7 +25,7 @@ def test_minilm_is_deterministic_and_normalised(minilm):
 
 
 def test_minilm_is_semantically_sane(minilm):
-    e = minilm.encode(task_text.prompts(["sneaker", "ankle boot", "dress"]))
+    e = minilm.encode(task_condition.prompts(["sneaker", "ankle boot", "dress"]))
     assert e[0] @ e[1] > e[0] @ e[2]  # sneaker is nearer ankle boot than dress
 
 
@@ -56,7 +56,7 @@ def _alg1(e: torch.Tensor) -> torch.Tensor:
 def test_fuse_features_matches_algorithm_1():
     g = torch.Generator().manual_seed(0)
     e = torch.randn(7, 16, generator=g, dtype=torch.float64)
-    torch.testing.assert_close(task_text.fuse_features(e), _alg1(e))
+    torch.testing.assert_close(task_condition.fuse_features(e), _alg1(e))
 
 
 def test_fuse_features_batched_with_padding_equals_per_task():
@@ -67,27 +67,27 @@ def test_fuse_features_batched_with_padding_equals_per_task():
     for i, t in enumerate(tasks):
         padded[i, :len(t)], mask[i, :len(t)] = t, True
     padded[0, 3:] = 1e3  # garbage in padding must not leak
-    fused = task_text.fuse_features(padded, mask)
+    fused = task_condition.fuse_features(padded, mask)
     for i, t in enumerate(tasks):
         torch.testing.assert_close(fused[i], _alg1(t))
 
 
 def test_prompts_follow_the_paper_template():
-    assert task_text.prompts(["palm tree"]) == ["A photo of palm tree"]
+    assert task_condition.prompts(["palm tree"]) == ["A photo of palm tree"]
     with pytest.raises(ValueError, match="placeholder"):
-        task_text.prompts(["x"], template="A photo")
+        task_condition.prompts(["x"], template="A photo")
 
 
 def test_descriptions():
     assert wordnet.available(), "Debian's wordnet-base should be installed by scripts/setup.sh"
-    fashion = task_text.descriptions(["sneaker"])[0]
+    fashion = task_condition.descriptions(["sneaker"])[0]
     assert fashion.startswith("A photo of sneaker, ") and "rubber sole" in fashion
-    goldfish = task_text.descriptions(["goldfish"], ["n01443537"])[0]
+    goldfish = task_condition.descriptions(["goldfish"], ["n01443537"])[0]
     assert "freshwater fishes" in goldfish
-    assert "mammal" in task_text.describe("otter")  # the animal, not WordNet's first sense (its fur)
-    assert task_text.describe("zqxv unknown") == "A photo of zqxv unknown"
+    assert "mammal" in task_condition.describe("otter")  # the animal, not WordNet's first sense (its fur)
+    assert task_condition.describe("zqxv unknown") == "A photo of zqxv unknown"
     with pytest.raises(ValueError, match="wnids"):
-        task_text.descriptions(["a", "b"], ["n01443537"])
+        task_condition.descriptions(["a", "b"], ["n01443537"])
 
 
 def test_text_embeddings_are_cached(minilm, tmp_path):

@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 
 from t2wlib.diffusion import GaussianDiffusion, get_betas
-from t2wlib.dit import WeightDiT, dit_config
-from t2wlib.tokenize import WeightTokenizer
+from t2wlib.dit import DIT_SIZES, WeightDiT
+from t2wlib.weight_tokenizer import WeightTokenizer
 from t2wlib.train import Trainer, TrainConfig
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -25,7 +25,7 @@ def setup(directory, zoo, steps_cfg: dict, seed: int = 0, prediction="eps"):
     """Tokenizer, model, diffusion and trainer on a loaded zoo's tasks."""
     tok = WeightTokenizer.fit(zoo.theta, zoo.spec, block_size=8)
     torch.manual_seed(seed)
-    model = WeightDiT(tok.num_tokens, 8, zoo.task_text["v_c/prompt"].shape[1], dit_config("tiny"))
+    model = WeightDiT(tok.num_tokens, 8, zoo.task_text["v_c/prompt"].shape[1], DIT_SIZES["tiny"])
     diffusion = GaussianDiffusion(get_betas("linear", 100), prediction=prediction, clip_x0=1.0)
     trainer = Trainer(model, diffusion, tok, tok.encode(zoo.theta).float(), zoo.task_text["v_c/prompt"],
                       TrainConfig(**steps_cfg), directory)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from t2wlib.head import HeadSpec, head_logits, permute_hidden
-from t2wlib.tokenize import WeightTokenizer, block_layout
+from t2wlib.weight_tokenizer import WeightTokenizer, block_layout
 
 SPEC = HeadSpec(12, 3, 7)  # P = 36 + 3 + 21 + 7 = 67
 
