@@ -26,7 +26,8 @@ from t2wlib.cache import TensorCache, atomic_write_text
 from t2wlib.classifier import text_to_classifier
 from t2wlib.evaluate import generated_heads_report
 from t2wlib.features import profile_features
-from t2wlib.generator import T2WGenerator, generator_path
+from t2wlib.generator import T2WGenerator
+from t2wlib.generator_training import generator_path
 from t2wlib.profiles import get_profile
 from t2wlib.text_encoders import load_text_encoder
 from t2wlib.weight_tokenizer import WeightTokenizer

@@ -24,7 +24,7 @@ from study import Study
 from t2wlib import plotting
 from t2wlib.baselines import hypernetwork_heads, train_hypernetwork
 from t2wlib.evaluate import head_scores
-from t2wlib.generator import generator_path, seen_split, train_config, train_generator
+from t2wlib.generator_training import generator_path, seen_split, train_config, train_generator
 
 
 def points(profile, seen: int) -> dict[str, dict]:

@@ -23,7 +23,7 @@ import pandas as pd
 
 from .evaluate import head_scores, summarise
 from .features import FeatureSet
-from .generator import generator_path, seen_split, train_generator
+from .generator_training import generator_path, seen_split, train_generator
 from .profiles import Profile
 from .zoo import Zoo
 

@@ -9,14 +9,13 @@
 
 from __future__ import annotations
 
-import json
+import warnings
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .cache import atomic_write, atomic_write_text
+from .cache import CacheCorruptionWarning, CorruptArtifactError, canonical_json, load_sealed, save_sealed
 from .weight_tokenizer import WeightTokenizer
 from .train import TrainConfig, batch_rows, lr_factor
 
@@ -58,10 +57,15 @@ def train_hypernetwork(directory: str | Path, theta_seen: torch.Tensor, v_seen: 
     model = HyperNetwork(v_seen.shape[1], tokenizer.num_tokens, tokenizer.block_size)
     meta = {"format": "t2w-hypernetwork/1", "train": cfg.__dict__, "tokenizer": tokenizer.config(),
             "tasks": len(theta_seen)}
-    weights, meta_path = directory / "hypernetwork.safetensors", directory / "hypernetwork.json"
-    if weights.exists() and meta_path.exists() and json.loads(meta_path.read_text()) == json.loads(json.dumps(meta)):
-        model.load_state_dict(load_file(weights))
-        return model.eval()
+    weights, definition = directory / "hypernetwork.safetensors", {"definition": canonical_json(meta)}
+    if weights.exists():
+        try:
+            state, found = load_sealed(weights, "hypernetwork")
+            if found == definition:
+                model.load_state_dict(state)
+                return model.eval()
+        except CorruptArtifactError as err:
+            warnings.warn(f"retraining: {err}", CacheCorruptionWarning, stacklevel=2)
     model.text_mean.copy_(v_seen.mean(0))
     model.text_std.copy_(v_seen.std(0).clamp_min(1e-6))
     x0, mask = tokenizer.encode(theta_seen).float(), tokenizer.mask
@@ -77,10 +81,7 @@ def train_hypernetwork(directory: str | Path, theta_seen: torch.Tensor, v_seen: 
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
-    directory.mkdir(parents=True, exist_ok=True)
-    state = {k: v.contiguous() for k, v in model.state_dict().items()}
-    atomic_write(weights, lambda tmp: save_file(state, str(tmp)))
-    atomic_write_text(meta_path, json.dumps(meta, indent=1))
+    save_sealed(weights, model.state_dict(), definition)
     return model.eval()
 
 

@@ -111,7 +111,7 @@ class Classifier:
         path = Path(path)
         meta = {"class_names": json.dumps(self.class_names), "backbone": self.backbone,
                 "image_size": str(self.image_size),
-                "spec": json.dumps([self.spec.feature_dim, self.spec.hidden, self.spec.embed_dim]),
+                "spec": json.dumps(self.spec.to_json()),
                 "source": json.dumps(self.source), "format": FORMAT}
         save_sealed(path, {"theta": self.theta.float(), "class_emb": self.class_emb.float()}, meta)
         return path
@@ -123,7 +123,7 @@ class Classifier:
         if meta.get("format") != FORMAT:
             raise ValueError(f"{path} is not a {FORMAT} classifier file (made by `t2w generate`)")
         try:
-            names, spec = json.loads(meta["class_names"]), HeadSpec(*json.loads(meta["spec"]))
+            names, spec = json.loads(meta["class_names"]), HeadSpec.from_json(json.loads(meta["spec"]))
             return cls(tensors["theta"], tensors["class_emb"], names, spec, meta["backbone"], int(meta["image_size"]),
                        json.loads(meta["source"]))
         except KeyError as err:
@@ -203,4 +203,4 @@ def text_to_classifier(generator: T2WGenerator, encoder: TextEncoder, classes: l
     theta = generator.sample(v_c, steps=steps, guidance=guidance, seed=seed)[0]
     source = {"generator": cfg.dataset, "generator_definition": cfg.digest(), "text_variant": cfg.text_variant,
               "seed": seed, "steps": steps, "guidance": guidance}
-    return Classifier(theta, class_emb, names, HeadSpec(*cfg.spec), cfg.backbone, cfg.image_size, source)
+    return Classifier(theta, class_emb, names, cfg.spec, cfg.backbone, cfg.image_size, source)

@@ -21,7 +21,8 @@ import torch
 from .baselines import HyperNetwork, hypernetwork_heads, retrieve_heads, train_hypernetwork
 from .evaluate import head_scores
 from .features import FeatureSet
-from .generator import T2WGenerator, generator_path, train_config, train_generator
+from .generator import T2WGenerator
+from .generator_training import generator_path, train_config, train_generator
 from .zoo import Zoo
 
 VARIANT_LABEL = {"prompt": "CLIP", "description": "NL"}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .dit import Denoiser
+from .denoiser import Denoiser
 
 
 class FiLMBlock(nn.Module):

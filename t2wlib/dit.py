@@ -12,7 +12,7 @@ it with a dedicated map back to s per block.
      scale and gate from the condition, the gates initialised to zero so each block starts as the
      identity).
 Classifier-free guidance (an option no public weight generator offers): a learned null text vector
-replaces v_c with probability `text_dropout` in training (`drop_text`); `guided` mixes the
+replaces v_c with probability `text_dropout` in training (`drop_text`); `denoiser.guided` mixes the
 conditional and unconditional predictions at sampling.
 Sizes live in `DIT_SIZES` by name; `build_denoiser` also knows the MLP + FiLM alternative.
 """
@@ -24,6 +24,9 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from .denoiser import Denoiser
+from .denoiser_mlp import FiLMMLP
 
 
 @dataclass(frozen=True)
@@ -46,14 +49,6 @@ DIT_SIZES = {
     # The paper's token width, h = 1024 (§4.1); depth and heads follow DiT-L.
     "paper": DiTConfig(hidden=1024, depth=24, heads=16),
 }
-
-
-def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
-    """Sinusoidal embedding of integer steps t (B,) -> (B, dim)."""
-    half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
-    args = t.float().unsqueeze(1) * freqs
-    return torch.cat([torch.cos(args), torch.sin(args)], dim=1)
 
 
 def _modulate(x, shift, scale):
@@ -81,46 +76,6 @@ class DiTBlock(nn.Module):
         y = _modulate(self.norm1(x), shift1, scale1)
         x = x + gate1.unsqueeze(1) * self.attn(y, y, y, need_weights=False)[0]
         return x + gate2.unsqueeze(1) * self.mlp(_modulate(self.norm2(x), shift2, scale2))
-
-
-class Denoiser(nn.Module):
-    """What every T2W denoiser shares: the embeddings of the timestep and of the task text vector v_c,
-    the standardisation of v_c, and the null text vector of classifier-free guidance.
-
-    Subclasses map (x_t (B, N, s), t (B,), v_c (B, D)) -> ε or x0 estimate (B, N, s)."""
-
-    def __init__(self, num_tokens: int, block_size: int, text_dim: int, hidden: int):
-        super().__init__()
-        self.num_tokens, self.block_size, self.text_dim = num_tokens, block_size, text_dim
-        self.t_embed = nn.Sequential(nn.Linear(256, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
-        self.c_embed = nn.Sequential(nn.Linear(text_dim, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
-        self.null_text = nn.Parameter(torch.zeros(text_dim))  # classifier-free guidance's "no task"
-        # v_c is standardised per dimension with the training tasks' statistics (`fit_text_norm`)
-        # before c_embed: task text vectors are weighted means of related prompts, so they differ
-        # little (cpu Fashion-MNIST zoo: per-dimension across-task std 0.013, mean cosine 0.89).
-        # Buffers: saved with the weights; the identity until fitted.
-        self.register_buffer("text_mean", torch.zeros(text_dim))
-        self.register_buffer("text_std", torch.ones(text_dim))
-
-    @torch.no_grad()
-    def fit_text_norm(self, v_c: torch.Tensor, eps: float = 1e-6) -> None:
-        """Set the condition's standardisation from the training tasks' text vectors v_c (T, D)."""
-        self.text_mean.copy_(v_c.mean(0))
-        self.text_std.copy_(v_c.std(0).clamp_min(eps))
-
-    def drop_text(self, v_c: torch.Tensor, p: float, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Replace each row of v_c (B, D) by the null text vector with probability p (CFG training)."""
-        if p <= 0:
-            return v_c
-        drop = torch.rand(v_c.shape[0], 1, generator=generator, device=v_c.device) < p
-        return torch.where(drop, self.null_text.expand_as(v_c), v_c)
-
-    def condition(self, x: torch.Tensor, t: torch.Tensor, v_c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Check shapes; embed t (B,) and v_c (B, D) -> (t_tok, c_tok), each (B, h)."""
-        if x.shape[1:] != (self.num_tokens, self.block_size) or v_c.shape[-1] != self.text_dim:
-            raise ValueError(f"{type(self).__name__} expects x (B, {self.num_tokens}, {self.block_size}) and v_c "
-                             f"(B, {self.text_dim}); got x {tuple(x.shape)}, v_c {tuple(v_c.shape)}")
-        return self.t_embed(timestep_embedding(t, 256)), self.c_embed((v_c - self.text_mean) / self.text_std)
 
 
 class WeightDiT(Denoiser):
@@ -159,21 +114,7 @@ def build_denoiser(name: str, num_tokens: int, block_size: int, text_dim: int) -
     """A denoiser by name: a DiT size of DIT_SIZES, or "mlp-film" (denoiser_mlp.py, the proposal's
     alternative)."""
     if name == "mlp-film":
-        from .denoiser_mlp import FiLMMLP
-
         return FiLMMLP(num_tokens, block_size, text_dim)
     if name not in DIT_SIZES:
         raise KeyError(f"unknown denoiser {name!r}; available: {', '.join([*DIT_SIZES, 'mlp-film'])}")
     return WeightDiT(num_tokens, block_size, text_dim, DIT_SIZES[name])
-
-
-def guided(model: Denoiser, scale: float):
-    """A model function for the samplers with classifier-free guidance:
-    pred = pred(null) + scale * (pred(v_c) - pred(null)); scale 1 is plain conditioning."""
-    def fn(x, t, v_c):
-        if scale == 1.0:
-            return model(x, t, v_c)
-        both = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([v_c, model.null_text.expand_as(v_c)]))
-        cond, uncond = both.chunk(2)
-        return uncond + scale * (cond - uncond)
-    return fn

@@ -10,7 +10,6 @@ import dataclasses
 import pandas as pd
 import torch
 
-from .dit import guided
 from .features import FeatureSet
 from .generator import T2WGenerator
 from .head import task_accuracy
@@ -28,14 +27,7 @@ def enhance(gen: T2WGenerator, theta: torch.Tensor, v_c: torch.Tensor, t: int, s
         raise ValueError(f"enhancement step t must be in [0, {N}], got {t}")
     if t == 0:
         return theta.clone()
-    device = next(gen.model.parameters()).device
-    x0 = gen.tokenizer.encode(theta.double()).float().to(device)
-    g = torch.Generator().manual_seed(seed)
-    noise = torch.randn(x0.shape, generator=g).to(device)
-    x_t = gen.diffusion.q_sample(x0, torch.full((len(x0),), t - 1, device=device), noise=noise)
-    out = gen.diffusion.ddim_sample_loop(guided(gen.model, 1.0), x0.shape, steps=min(steps, t),
-                                         model_kwargs={"v_c": v_c.float().to(device)}, noise=x_t, t_start=t - 1)
-    return gen.tokenizer.decode((out * gen.tokenizer.mask.to(device)).cpu()).to(theta.dtype)
+    return gen.sample(v_c, steps=min(steps, t), seed=seed, start=theta, t_start=t - 1).to(theta.dtype)
 
 
 def enhancement_scores(zoo: Zoo, train: FeatureSet, test: FeatureSet, gen: T2WGenerator, ids: list[int],

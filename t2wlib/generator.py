@@ -17,39 +17,17 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 
-from .cache import (CorruptArtifactError, atomic_write_text, key_digest, load_sealed, read_json_checked, save_sealed,
-                    write_json_once)
+from .cache import (CorruptArtifactError, key_digest, load_sealed, read_json_checked)
 from .diffusion import GaussianDiffusion, get_betas
-from .dit import Denoiser, build_denoiser, guided
+from .denoiser import Denoiser, guided
+from .dit import build_denoiser
+from .head import HeadSpec
 from .weight_tokenizer import WeightTokenizer
-from .train import TrainConfig, Trainer, checkpoint_files
-
-if TYPE_CHECKING:  # annotations only: sampling needs no zoo code
-    from .zoo import Zoo
 
 SAMPLERS = ("ddim", "ddpm")
-
-
-def train_config(profile, seed: int) -> TrainConfig:
-    """The TrainConfig a profile (t2wlib.profiles.Profile) asks for."""
-    return TrainConfig(epochs=profile.gen_epochs, batch_size=profile.gen_batch_size, lambda_sym=profile.lambda_sym,
-                       sym_batch=profile.sym_batch, lambda_adv=profile.lambda_adv, augment=profile.gen_augment,
-                       text_dropout=profile.text_dropout, checkpoint_every=profile.checkpoint_every, seed=seed)
-
-
-def seen_split(zoo: Zoo, profile) -> tuple[list[int], list[int]]:
-    """The seen task ids a generator trains on, and the `gen_validation_tasks` seen ids held out of
-    its training (the last ones: the task order is random already). Generator settings are chosen
-    on the held-out seen tasks, never on the unseen tasks that report results (04_ablation)."""
-    seen, n = zoo.tasks.ids("seen"), profile.gen_validation_tasks
-    if not 0 <= n <= len(seen) - profile.gen_batch_size:
-        raise ValueError(f"gen_validation_tasks = {n} must be in [0, {len(seen) - profile.gen_batch_size}]: the zoo has "
-                         f"{len(seen)} seen tasks and training needs gen_batch_size = {profile.gen_batch_size}")
-    return seen[:len(seen) - n], seen[len(seen) - n:]
 
 
 FORMAT = "t2w-generator/3"
@@ -59,7 +37,7 @@ FORMAT = "t2w-generator/3"
 class GeneratorConfig:
     """Everything that defines a generator, stored as its folder's generator.json (checked JSON)."""
 
-    spec: tuple[int, int, int]  # head (F, r, D)
+    spec: HeadSpec
     block_size: int
     tokenizer: str
     dit: str
@@ -76,7 +54,7 @@ class GeneratorConfig:
     k_range: tuple[int, int]  # the task sizes it was trained on
     validation_tasks: int
     seed: int
-    train: dict  # TrainConfig's fields
+    train: dict  # the TrainConfig's fields (train.py)
     format: str = FORMAT
 
     def to_json(self) -> dict:
@@ -92,7 +70,7 @@ class GeneratorConfig:
         missing, unknown = sorted(names - set(record)), sorted(set(record) - names)
         if missing or unknown:
             raise ValueError(f"{path}: missing fields {missing}, unknown fields {unknown}; expected {sorted(names)}")
-        cfg = cls(**{**record, "spec": tuple(record["spec"]), "k_range": tuple(record["k_range"])})
+        cfg = cls(**{**record, "spec": HeadSpec.from_json(record["spec"]), "k_range": tuple(record["k_range"])})
         from .backbones import BACKBONES
         from .text_encoders import TEXT_ENCODERS
 
@@ -105,29 +83,10 @@ class GeneratorConfig:
     def digest(self) -> str:
         return key_digest(self.to_json())
 
-
-def generator_config(profile, zoo: Zoo, variant: str, seed: int) -> GeneratorConfig:
-    """The definition of the generator a profile trains on a zoo's `variant` text vectors."""
-    return GeneratorConfig(
-        spec=(zoo.spec.feature_dim, zoo.spec.hidden, zoo.spec.embed_dim), block_size=profile.block_size,
-        tokenizer=profile.tokenizer_mode, dit=profile.dit, diffusion_steps=profile.diffusion_steps,
-        schedule=profile.noise_schedule, prediction=profile.prediction, text_variant=variant,
-        text_dim=zoo.task_text[f"v_c/{variant}"].shape[1], text_encoder=zoo.source.get("text_encoder"),
-        backbone=zoo.source.get("backbone"), image_size=profile.image_size, dataset=zoo.source.get("dataset"),
-        zoo=str(zoo.directory.name), k_range=tuple(zoo.config.k_range), validation_tasks=profile.gen_validation_tasks,
-        seed=seed, train=dataclasses.asdict(train_config(profile, seed)))
-
-
-def generator_path(artifacts, profile, zoo: Zoo, variant: str, seed: int) -> Path:
-    """Where the pipeline keeps a generator: keyed by everything that defines it."""
-    cfg = generator_config(profile, zoo, variant, seed)
-    return Path(artifacts) / "generator" / profile.name / f"{cfg.dataset}-{variant}-s{seed}-{cfg.digest()[:10]}"
-
-
-def _diffusion(cfg: GeneratorConfig) -> GaussianDiffusion:
-    # x0 estimates are clipped to the minmax tokens' range; standardised tokens are unbounded.
-    clip = 1.0 if cfg.tokenizer == "minmax" else None
-    return GaussianDiffusion(get_betas(cfg.schedule, cfg.diffusion_steps), cfg.prediction, clip_x0=clip)
+    def diffusion(self) -> GaussianDiffusion:
+        # x0 estimates are clipped to the minmax tokens' range; standardised tokens are unbounded.
+        clip = 1.0 if self.tokenizer == "minmax" else None
+        return GaussianDiffusion(get_betas(self.schedule, self.diffusion_steps), self.prediction, clip_x0=clip)
 
 
 GENERATOR_FILE, TOKENIZER_FILE, EMA_FILE, CURVES_FILE = ("generator.json", "tokenizer.safetensors", "ema.safetensors",
@@ -145,9 +104,12 @@ class T2WGenerator:
 
     @torch.no_grad()
     def sample(self, v_c: torch.Tensor, sampler: str = "ddim", steps: int = 20, guidance: float = 1.0,
-               seed: int = 0, record: bool = False):
+               seed: int = 0, record: bool = False, start: torch.Tensor | None = None, t_start: int | None = None):
         """Heads θ (B, P) for task text vectors v_c (B, D); with record=True also the decoded
-        x0-estimate θ̂ (B, P) at every sampling step, as a list of (t, θ̂)."""
+        x0-estimate θ̂ (B, P) at every sampling step, as a list of (t, θ̂).
+
+        From pure noise by default; with `start` heads (B, P) and a step index `t_start`, from those
+        heads noised to step t_start by q(x_t | x_0) (partial denoising: enhancement, Figure 6)."""
         if sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {sampler!r}; allowed: {', '.join(SAMPLERS)}")
         if v_c.ndim != 2 or v_c.shape[1] != self.model.text_dim:
@@ -156,17 +118,25 @@ class T2WGenerator:
             raise ValueError("text vector v_c holds NaN or inf values; check the text embeddings")
         if not math.isfinite(guidance):
             raise ValueError(f"guidance scale {guidance} is not a finite number; allowed: any finite value (1 = off)")
-        if sampler == "ddim" and not 1 <= steps <= self.diffusion.num_steps:
+        if sampler == "ddim" and not 1 <= steps <= self.diffusion.num_steps:  # (t_start clips them below)
             raise ValueError(f"DDIM steps {steps} out of range; allowed: 1 to {self.diffusion.num_steps}")
+        if (start is None) != (t_start is None):
+            raise ValueError("start heads and t_start go together")
+        if t_start is not None and not 0 <= t_start < self.diffusion.num_steps:
+            raise ValueError(f"t_start {t_start} out of range; allowed: 0 to {self.diffusion.num_steps - 1}")
         device = next(self.model.parameters()).device
         self.model.eval()
         shape = (len(v_c), self.tokenizer.num_tokens, self.tokenizer.block_size)
         noise = torch.randn(shape, generator=torch.Generator().manual_seed(seed)).to(device)
-        kwargs = dict(model_kwargs={"v_c": v_c.float().to(device)}, noise=noise, record=record,
+        if start is not None:
+            x0 = self.tokenizer.encode(start.double()).float().to(device)
+            noise = self.diffusion.q_sample(x0, torch.full((len(x0),), t_start, device=device), noise=noise)
+        kwargs = dict(model_kwargs={"v_c": v_c.float().to(device)}, noise=noise, record=record, t_start=t_start,
                       generator=torch.Generator(device=device).manual_seed(seed + 1))
         fn = guided(self.model, guidance)
         if sampler == "ddim":
-            out = self.diffusion.ddim_sample_loop(fn, shape, steps=steps, **kwargs)
+            out = self.diffusion.ddim_sample_loop(fn, shape, steps=steps if t_start is None else min(steps, t_start + 1),
+                                                  **kwargs)
         else:
             out = self.diffusion.p_sample_loop(fn, shape, **kwargs)
         mask = self.tokenizer.mask.to(device)
@@ -185,17 +155,16 @@ class T2WGenerator:
         cfg = GeneratorConfig.from_json(read_json_checked(directory / GENERATOR_FILE, "generator definition"),
                                         directory / GENERATOR_FILE)
         if not (directory / EMA_FILE).exists():
-            done = checkpoint_files(directory)
-            raise FileNotFoundError(f"the generator in {directory} has not finished training ({len(done)} checkpoint(s), "
-                                    f"no {EMA_FILE}); run its training again to resume it")
+            raise FileNotFoundError(f"the generator in {directory} has not finished training (no {EMA_FILE}); "
+                                    "run its training again to resume it")
         tok_state, tok_meta = load_sealed(directory / TOKENIZER_FILE, "generator tokenizer")
         state, ema_meta = load_sealed(directory / EMA_FILE, "generator weights")
         for path, meta in ((directory / TOKENIZER_FILE, tok_meta), (directory / EMA_FILE, ema_meta)):
             if meta.get("definition") != cfg.digest():
                 raise CorruptArtifactError(f"{path} was written for another generator definition than "
                                            f"{directory / GENERATOR_FILE}; retrain the generator in a new folder")
-        tokenizer = WeightTokenizer.from_state({"spec": list(cfg.spec), "block_size": cfg.block_size, "mode": cfg.tokenizer},
-                                               tok_state)
+        tokenizer = WeightTokenizer.from_state({"spec": cfg.spec.to_json(), "block_size": cfg.block_size,
+                                                "mode": cfg.tokenizer}, tok_state)
         model = build_denoiser(cfg.dit, tokenizer.num_tokens, cfg.block_size, cfg.text_dim)
         expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
         found = {k: tuple(v.shape) for k, v in state.items()}
@@ -205,33 +174,4 @@ class T2WGenerator:
                              f"(DiT {cfg.dit}, {tokenizer.num_tokens} tokens of {cfg.block_size}, "
                              f"text dim {cfg.text_dim}); mismatched tensors: {diff[:5]}")
         model.load_state_dict(state)
-        return cls(model.to(device).eval(), _diffusion(cfg), tokenizer, cfg)
-
-
-def train_generator(directory: str | Path, zoo: Zoo, profile, variant: str = "prompt", seed: int = 42,
-                    device: str = "cpu", progress: bool = True) -> tuple[T2WGenerator, list[dict]]:
-    """Fit the tokenizer on the zoo's seen tasks (less the validation tasks, `seen_split`), train (or
-    resume) the DiT on them, export the EMA weights and the loss curve, and return the generator
-    with its loss curves. Killed at any point, a rerun resumes to the same bits (train.py)."""
-    directory = Path(directory)
-    cfg = generator_config(profile, zoo, variant, seed)
-    seen = seen_split(zoo, profile)[0]
-    directory.mkdir(parents=True, exist_ok=True)
-    try:
-        write_json_once(directory / GENERATOR_FILE, cfg.to_json(), "generator definition")
-    except ValueError as err:
-        raise ValueError(f"{directory} holds a generator with another definition ({err}); use a new directory "
-                         "(generator_path keys folders by definition)") from None
-    definition = {"definition": cfg.digest()}
-    tokenizer = WeightTokenizer.fit(zoo.theta[seen], zoo.spec, profile.block_size, profile.tokenizer_mode)
-    save_sealed(directory / TOKENIZER_FILE, tokenizer.state_dict(), definition)
-    torch.manual_seed(seed)
-    model = build_denoiser(profile.dit, tokenizer.num_tokens, profile.block_size, cfg.text_dim)
-    model.fit_text_norm(zoo.task_text[f"v_c/{variant}"][seen])
-    trainer = Trainer(model, _diffusion(cfg), tokenizer, tokenizer.encode(zoo.theta[seen]).float(),
-                      zoo.task_text[f"v_c/{variant}"][seen], train_config(profile, seed), directory, device)
-    curves = trainer.fit(progress=progress)
-    if trainer.rank == 0:  # the inference files, from the final checkpoint's state
-        save_sealed(directory / EMA_FILE, trainer.ema.state_dict(), {**definition, "step": str(trainer.step)})
-        atomic_write_text(directory / CURVES_FILE, "".join(json.dumps(r) + "\n" for r in curves))
-    return T2WGenerator.load(directory, device), curves
+        return cls(model.to(device).eval(), cfg.diffusion(), tokenizer, cfg)

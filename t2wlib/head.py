@@ -36,6 +36,16 @@ class HeadSpec:
             if getattr(self, name) <= 0:
                 raise ValueError(f"HeadSpec.{name} must be positive, got {getattr(self, name)}")
 
+    def to_json(self) -> dict:
+        """The one serialised form of a head spec (zoo config, generator.json, tokenizer, classifier files)."""
+        return {"feature_dim": self.feature_dim, "hidden": self.hidden, "embed_dim": self.embed_dim}
+
+    @classmethod
+    def from_json(cls, record: dict) -> HeadSpec:
+        if not isinstance(record, dict) or set(record) != {"feature_dim", "hidden", "embed_dim"}:
+            raise ValueError(f"a head spec is {{feature_dim, hidden, embed_dim}}, got {record!r}")
+        return cls(**record)
+
     @property
     def shapes(self) -> dict[str, tuple[int, ...]]:
         """Parameter shapes in flat-layout order."""

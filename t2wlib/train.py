@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from .cache import (CacheCorruptionWarning, CorruptArtifactError, FolderLock, load_sealed, remove_stale_temps,
                     save_sealed)
 from .diffusion import GaussianDiffusion
+from .distributed import average_gradients, broadcast_from_rank0, rank_world
 from .losses import Discriminator, discriminator_loss, generator_adversarial_loss, permutation_augment, symmetry_loss
 from .weight_tokenizer import WeightTokenizer
 
@@ -55,18 +55,6 @@ class TrainConfig:
     ema_decay: float = 0.999
     checkpoint_every: int = 500  # steps
     seed: int = 42
-
-
-def _rank_world() -> tuple[int, int]:
-    return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
-
-
-def _average_gradients(module: torch.nn.Module, world: int) -> None:
-    if world > 1:
-        for p in module.parameters():
-            if p.grad is not None:
-                dist.all_reduce(p.grad)
-                p.grad /= world
 
 
 def lr_factor(step: int, warmup: int, total: int) -> float:
@@ -95,16 +83,13 @@ class Trainer:
                              f"tasks; got {len(x0)} weights, {len(v_c)} text vectors")
         self.cfg, self.diffusion, self.tokenizer, self.device = cfg, diffusion, tokenizer, device
         self.directory = Path(directory)
-        self.rank, self.world = _rank_world()
+        self.rank, self.world = rank_world()
         self.x0, self.v_c = x0.float().to(device), v_c.float().to(device)
         self.mask = tokenizer.mask.to(device)
         self.model = model.to(device)
         self.ema = copy.deepcopy(self.model).requires_grad_(False)
         self.disc = Discriminator(model.num_tokens, model.block_size).to(device)
-        if self.world > 1:  # every rank starts from rank 0's weights
-            for module in (self.model, self.ema, self.disc):
-                for tensor in module.state_dict().values():
-                    dist.broadcast(tensor, src=0)
+        broadcast_from_rank0([self.model, self.ema, self.disc])
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         self.disc_opt = torch.optim.Adam(self.disc.parameters(), lr=cfg.disc_lr)
         self.steps_per_epoch = len(x0) // cfg.batch_size
@@ -146,7 +131,7 @@ class Trainer:
         loss = terms["diff"] + cfg.lambda_sym * terms.get("sym", 0.0) + cfg.lambda_adv * terms.get("adv", 0.0)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        _average_gradients(self.model, self.world)
+        average_gradients(self.model)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         self.opt.step()
         self.disc_opt.zero_grad(set_to_none=True)  # L_adv's backward reached D too: discard it
@@ -159,7 +144,7 @@ class Trainer:
         if cfg.lambda_adv > 0 and self.step % cfg.disc_every == 0:
             d_loss = discriminator_loss(self.disc, x0, x0_hat.float(), signal)
             d_loss.backward()
-            _average_gradients(self.disc, self.world)
+            average_gradients(self.disc)
             self.disc_opt.step()
             self.disc_opt.zero_grad(set_to_none=True)
             terms["disc"] = d_loss

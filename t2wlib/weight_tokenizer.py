@@ -121,10 +121,9 @@ class WeightTokenizer:
         return {"index": self.index, "offset": self.offset, "scale": self.scale}
 
     def config(self) -> dict:
-        return {"spec": [self.spec.feature_dim, self.spec.hidden, self.spec.embed_dim],
-                "block_size": self.block_size, "mode": self.mode}
+        return {"spec": self.spec.to_json(), "block_size": self.block_size, "mode": self.mode}
 
     @classmethod
     def from_state(cls, config: dict, state: dict[str, torch.Tensor]) -> WeightTokenizer:
-        return cls(HeadSpec(*config["spec"]), config["block_size"], config["mode"], state["index"],
+        return cls(HeadSpec.from_json(config["spec"]), config["block_size"], config["mode"], state["index"],
                    state["offset"].double(), state["scale"].double())

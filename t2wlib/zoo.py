@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
-import torch.distributed as dist
 
 from .cache import (CacheCorruptionWarning, CorruptArtifactError, atomic_write_text, key_digest, load_checked,
                     read_json_checked, save_checked, sha256_file, write_json_checked, write_json_once)
+from .distributed import barrier, rank_world
 from .head import CLIPAdapter, HeadSpec, task_accuracy, unflatten
 from .head_training import HeadTrainConfig, train_heads
 from .task_condition import fuse_features
@@ -98,15 +98,6 @@ def zoo_config(profile, seed: int | None = None) -> ZooConfig:
                      universal=HeadTrainConfig(epochs=profile.universal_epochs, lr=profile.universal_lr,
                                                batch_size=profile.universal_batch_size), seed=seed,
                      held_out_classes=profile.zoo_held_out_classes, shard_size=profile.zoo_shard_size)
-
-
-def _rank_world() -> tuple[int, int]:
-    return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
-
-
-def _barrier() -> None:
-    if _rank_world()[1] > 1:
-        dist.barrier()
 
 
 def shard_plan(tasks: TaskSet, shard_size: int) -> list[list[int]]:
@@ -176,10 +167,10 @@ def build_zoo(directory: str | Path, cfg: ZooConfig, train: FeatureSet, test: Fe
                          cfg.held_out_classes)
     emb = text_emb["prompt"]
     spec = HeadSpec(train.X.shape[1], cfg.hidden, emb.shape[1])
-    rank, world = _rank_world()
+    rank, world = rank_world()
     directory = Path(directory)
     (directory / "shards").mkdir(parents=True, exist_ok=True)
-    write_json_once(directory / "config.json", {"format": FORMAT, "config": cfg.to_json(), "spec": dataclasses.asdict(spec),
+    write_json_once(directory / "config.json", {"format": FORMAT, "config": cfg.to_json(), "spec": spec.to_json(),
                                                 "class_names": train.class_names, "source": source}, "configuration")
     write_json_once(directory / "tasks.json", tasks.to_json(), "task set")
 
@@ -188,7 +179,7 @@ def build_zoo(directory: str | Path, cfg: ZooConfig, train: FeatureSet, test: Fe
         for name, (stage_cfg, seed) in stages.items():
             _checked_or_compute(directory / f"{name}.safetensors",
                                 lambda c=stage_cfg, s=seed: _train_from_scratch(train, emb, c, spec, s), {"artifact": name})
-    _barrier()
+    barrier()
     theta0 = load_checked(directory / "stage1.safetensors", expect={"artifact": "stage1"})[0]["theta"]
 
     plan = shard_plan(tasks, cfg.shard_size)
@@ -208,11 +199,11 @@ def build_zoo(directory: str | Path, cfg: ZooConfig, train: FeatureSet, test: Fe
         if progress:
             print(f"[zoo] {directory.name}: shard {s + 1}/{len(plan)} ({len(ids)} heads) "
                   f"{time.perf_counter() - start:.1f} s", flush=True)
-    _barrier()
+    barrier()
     manifest = directory / "manifest.json"
     if rank == 0:
         _finish(directory, cfg, spec, tasks, plan, text_emb, test)
-    _barrier()
+    barrier()
     return manifest
 
 
@@ -319,7 +310,7 @@ def load_zoo(directory: str | Path) -> Zoo:
         raise CorruptArtifactError(f"{directory}: shards hold {len(order)} heads for {T} tasks")
     files = {name.removesuffix(".safetensors"): checked(name, sha) for name, sha in manifest["files"].items()
              if name.endswith(".safetensors")}
-    return Zoo(directory, ZooConfig.from_json(config["config"]), HeadSpec(**config["spec"]), tasks,
+    return Zoo(directory, ZooConfig.from_json(config["config"]), HeadSpec.from_json(config["spec"]), tasks,
                config["class_names"], config["source"], cat["theta"], cat["train_loss"], cat["test_accuracy"],
                torch.tensor([t["universal_accuracy"] for t in manifest["tasks"]]),
                files["stage1"]["theta"], files["universal"]["theta"], files["task_text"])

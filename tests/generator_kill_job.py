@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from t2wlib.generator import train_generator
+from t2wlib.generator_training import train_generator
 from t2wlib.profiles import get_profile
 from t2wlib.train import Trainer
 from t2wlib.zoo import load_zoo

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from t2wlib import ablation
-from t2wlib.generator import generator_config
+from t2wlib.generator_training import generator_config
 from t2wlib.profiles import get_profile
 from t2wlib.zoo import load_zoo
 

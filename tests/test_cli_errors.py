@@ -19,7 +19,7 @@ from t2wlib import cli
 from t2wlib.cache import CorruptArtifactError, load_sealed, save_sealed, write_json_checked
 from t2wlib.classifier import Classifier
 from t2wlib.features import FeatureSet
-from t2wlib.generator import train_generator
+from t2wlib.generator_training import train_generator
 from t2wlib.profiles import get_profile
 from t2wlib.text_encoders import load_text_encoder
 from t2wlib.zoo import build_zoo, load_zoo

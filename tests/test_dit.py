@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from t2wlib.dit import DIT_SIZES, WeightDiT, build_denoiser, guided, timestep_embedding
+from t2wlib.denoiser import guided, timestep_embedding
+from t2wlib.dit import DIT_SIZES, WeightDiT, build_denoiser
 
 
 @pytest.fixture()

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from t2wlib import baselines, comparison, evaluate
-from t2wlib.generator import train_generator
+from t2wlib.generator_training import train_generator
 from t2wlib.head import head_logits, permute_hidden
 from t2wlib.profiles import get_profile
 from t2wlib.weight_tokenizer import WeightTokenizer

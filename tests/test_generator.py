@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from t2wlib.classifier import Classifier, check_classes
-from t2wlib.generator import T2WGenerator, seen_split, train_generator
+from t2wlib.generator import T2WGenerator
+from t2wlib.generator_training import seen_split, train_generator
 from t2wlib.head import HeadSpec
 from t2wlib.profiles import get_profile
 from t2wlib.zoo import load_zoo

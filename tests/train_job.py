@@ -34,7 +34,7 @@ def setup(directory, zoo, steps_cfg: dict, seed: int = 0, prediction="eps"):
 
 def tiny_generator(directory, zoo, seed: int = 0, **overrides):
     """A generator trained for one epoch of a zoo's seen tasks (smoke profile, tiny DiT, blocks of 8)."""
-    from t2wlib.generator import train_generator
+    from t2wlib.generator_training import train_generator
     from t2wlib.profiles import get_profile
 
     profile = get_profile("smoke", **{"block_size": 8, "gen_epochs": 1, "gen_batch_size": 8, **overrides})
