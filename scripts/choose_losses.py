@@ -13,18 +13,19 @@ validation column may choose; the unseen column is reported for the record. Runs
 from __future__ import annotations
 
 import pandas as pd
-from study import Study
+from study import study_session
 
-from t2wlib import ablation, plotting
+from t2wlib import ablation
 
 
 def main() -> None:
-    study = Study(__doc__.split("\n")[0])
-    profile = study.profile
-    out = plotting.FigureWriter(study.figures, profile.name, ablation.ablation_profile(profile, ablation.FULL).seeds)
+    session, datasets = study_session(__doc__.split("\n")[0], "scripts/choose_losses.py")
+    profile = session.profile
+    out = session.writer(ablation.ablation_profile(profile, ablation.FULL).seeds)
     tables = []
-    for dataset, z, test in study.datasets():
-        scores, _ = ablation.run_ablation(study.artifacts, profile, z, test, ablation.LOSS_ROWS, study.device)
+    for dataset in datasets:
+        z, test = session.zoo(dataset), session.features(dataset, "test")
+        scores, _ = ablation.run_ablation(session.artifacts, profile, z, test, ablation.LOSS_ROWS, session.device)
         table = ablation.table2(scores, profile)
         table.insert(0, "dataset", dataset)
         table["selected"] = table.variant == ablation.selected_losses(table)

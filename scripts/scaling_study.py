@@ -19,9 +19,8 @@ import dataclasses
 import time
 
 import pandas as pd
-from study import Study
+from study import study_session
 
-from t2wlib import plotting
 from t2wlib.baselines import hypernetwork_heads, train_hypernetwork
 from t2wlib.evaluate import head_scores
 from t2wlib.generator_training import generator_path, seen_split, train_config, train_generator
@@ -40,12 +39,12 @@ def points(profile, seen: int) -> dict[str, dict]:
 
 
 def main() -> None:
-    study = Study(__doc__.split("\n")[0])
-    profile, artifacts, device = study.profile, study.artifacts, study.device
-    seed = profile.seeds[0]
-    out = plotting.FigureWriter(study.figures, profile.name, (seed,))
+    session, datasets = study_session(__doc__.split("\n")[0], "scripts/scaling_study.py")
+    profile, artifacts, device, seed = session.profile, session.artifacts, session.device, session.seed
+    out = session.writer((seed,))
     rows = []
-    for dataset, z, test in study.datasets():
+    for dataset in datasets:
+        z, test = session.zoo(dataset), session.features(dataset, "test")
         unseen, v_c = z.tasks.ids("unseen"), z.task_text["v_c/prompt"]
         trained = float(z.test_accuracy[unseen].mean())
         for point, overrides in points(profile, len(z.tasks.ids("seen"))).items():

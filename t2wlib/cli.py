@@ -45,7 +45,8 @@ def _run(args) -> int:
 
     kwargs = {k: v for k, v in {"artifacts": args.artifacts, "figures": args.figures, "run_dir": args.run_dir}.items() if v}
     try:
-        timings = run_pipeline(args.profile, data_root=args.data_root, only=args.only, log_output=not args.quiet, **kwargs)
+        timings = run_pipeline(args.profile, data_root=args.data_root, only=args.only, overrides=args.set,
+                               log_output=not args.quiet, **kwargs)
     except PipelineError as err:
         print(f"[t2w] pipeline failed: {err}", file=sys.stderr)
         return 1
@@ -71,6 +72,24 @@ def _check_out(path: str) -> Path:
     return out
 
 
+def _pipeline_generator(args) -> Path:
+    """The generator folder `t2w run` trained for --dataset (02_train's: template prompts, the
+    profile's first seed), found from the profile, its --set overrides and the zoo it came from."""
+    from .generator_training import generator_path
+    from .profiles import get_profile, typed_overrides
+    from .zoo import load_zoo, zoo_path
+
+    profile = get_profile(args.profile, **typed_overrides(args.set))
+    if args.dataset not in profile.datasets:
+        raise UsageError(f"--dataset {args.dataset!r} is not in profile {profile.name}; allowed: "
+                         f"{', '.join(profile.datasets)}")
+    zoo = load_zoo(zoo_path(args.artifacts, profile, args.dataset))
+    directory = generator_path(args.artifacts, profile, zoo, args.variant, profile.seeds[0])
+    if not directory.exists():
+        raise UsageError(f"no generator at {directory}: run `t2w run --profile {profile.name}` first (02_train)")
+    return directory
+
+
 def _generate(args) -> int:
     from .classifier import check_classes, text_to_classifier
     from .generator import T2WGenerator
@@ -81,7 +100,7 @@ def _generate(args) -> int:
         raise UsageError(f"--guidance {args.guidance} is not a finite number; allowed: any finite value (1 = off)")
     names, descs = _read_classes(args)
     check_classes(names)  # before any model loads
-    generator = T2WGenerator.load(args.generator)
+    generator = T2WGenerator.load(args.generator or _pipeline_generator(args))
     encoder = load_text_encoder(generator.config.text_encoder)
     clf = text_to_classifier(generator, encoder, names, descs, seed=args.seed, steps=args.steps, guidance=args.guidance)
     path = clf.save(out)
@@ -127,13 +146,24 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--only", nargs="+", help="notebook numbers or names to run (default: all)")
     run.add_argument("--artifacts", help="cache/artifact folder (default: ./artifacts)")
     run.add_argument("--figures", help="figure folder (default: ./figures/<profile>)")
-    run.add_argument("--run-dir", help="folder for executed notebooks (default: ./runs/<profile>)")
+    run.add_argument("--run-dir", help="folder for executed notebooks (default: <figures>/notebooks)")
     run.add_argument("--data-root", default="", help="folder holding the datasets (paper profile)")
+    run.add_argument("--set", action="append", metavar="FIELD=VALUE", default=[],
+                     help="change a profile field for this run (repeatable), e.g. --set zoo_tasks=60; "
+                          "recorded in every output's provenance")
     run.add_argument("--quiet", action="store_true", help="do not echo notebook output")
     run.set_defaults(func=_run)
     gen = sub.add_parser("generate", help="generate a classifier for the given classes with a trained generator")
-    gen.add_argument("--generator", required=True, help="a generator folder written by 02_train "
-                     "(artifacts/generator/<profile>/<dataset>-<variant>-s<seed>-<digest>)")
+    which = gen.add_mutually_exclusive_group(required=True)
+    which.add_argument("--generator", help="a generator folder "
+                       "(artifacts/generator/<profile>/<dataset>-<variant>-s<seed>-<digest>)")
+    which.add_argument("--dataset", help="the dataset whose pipeline generator to use (with --profile, --artifacts)")
+    gen.add_argument("--profile", default="cpu", choices=list(PROFILES), help="with --dataset: the run's profile")
+    gen.add_argument("--artifacts", default="artifacts", help="with --dataset: the run's artifact folder")
+    gen.add_argument("--set", action="append", metavar="FIELD=VALUE", default=[],
+                     help="with --dataset: the run's profile overrides")
+    gen.add_argument("--variant", default="prompt", choices=["prompt", "description"],
+                     help="with --dataset: T2W-CLIP (prompt) or T2W-NL (description, trained by 03_evaluate)")
     src = gen.add_mutually_exclusive_group(required=True)
     src.add_argument("--classes", help='comma-separated class names, e.g. "sneaker,sandal,bag"')
     src.add_argument("--classes-file", help='one class per line, optionally "name: description"')

@@ -1,7 +1,7 @@
 """Base datasets: a registry of loaders yielding images, integer labels and readable class names.
 
 Embedded (offline): `fashion-mnist` (Debian's `dataset-fashion-mnist` idx.gz files, else a torchvision
-download), `digits` (sklearn). Paper (DESIGN.md §3): `cifar100` (the python pickle batches),
+download), `digits` (sklearn). Paper (docs/ARCHITECTURE.md §4): `cifar100` (the python pickle batches),
 `caltech256` (`256_ObjectCategories/NNN.name/*.jpg`), `tinyimagenet` (`tiny-imagenet-200/` with the
 flat `val/images` + `val_annotations.txt`), and `imagefolder` (a user's `train/` and `test/` trees).
 """

@@ -1,6 +1,6 @@
 """Frozen-backbone features, computed once per (dataset, split, backbone, preprocessing, subset).
 
-The backbone never runs per epoch or per task (DESIGN.md §5): every later stage reads X (N, F).
+The backbone never runs per epoch or per task (docs/ARCHITECTURE.md §7): every later stage reads X (N, F).
 """
 
 from __future__ import annotations

@@ -50,3 +50,19 @@ def gradcam_maps(backbone: Backbone, theta: torch.Tensor, class_emb: torch.Tenso
 def overlay(image: np.ndarray, cam: np.ndarray) -> np.ndarray:
     """An RGB image (S, S, 3) in [0, 1] with a Grad-CAM map (S, S) on top, as uint8 (S, S, 3)."""
     return show_cam_on_image(image.astype(np.float32), cam, use_rgb=True)
+
+
+def task_images(labels: np.ndarray, classes: list[int], n: int) -> list[int]:
+    """Indices of n images for a task, cycling over its classes (the i-th image of each class in
+    turn), so that every class is shown; labels (N,) are the split's global labels."""
+    per_class = {c: np.flatnonzero(labels == c) for c in classes}
+    short = [c for c, idx in per_class.items() if len(idx) < -(-n // len(classes))]
+    if short:
+        raise ValueError(f"classes {short} have too few images for {n} images over {len(classes)} classes")
+    return [int(per_class[classes[i % len(classes)]][i // len(classes)]) for i in range(n)]
+
+
+def displayable(images: torch.Tensor, backbone: Backbone) -> np.ndarray:
+    """Preprocessed images (B, 3, S, S) back to RGB in [0, 1] for display, (B, S, S, 3)."""
+    std, mean = torch.tensor(backbone.std).view(3, 1, 1), torch.tensor(backbone.mean).view(3, 1, 1)
+    return (images.detach().cpu() * std + mean).clamp(0, 1).permute(0, 2, 3, 1).numpy()

@@ -1,4 +1,4 @@
-"""The CLIP-adapter head (DESIGN.md §2, paper §4.1): the network whose weights T2W generates.
+"""The CLIP-adapter head (docs/ARCHITECTURE.md §3, paper §4.1): the network whose weights T2W generates.
 
     f (F) -> Linear(F, r) -> GELU -> Linear(r, D) -> L2-normalise -> h (D)
     logits_i = s * h . E(c_i),   E(c_i) the unit text embedding of class c_i, s = 100 (CLIP's scale)

@@ -1,4 +1,4 @@
-"""Training many CLIP-adapter heads at once as one batched tensor program (DESIGN.md §5).
+"""Training many CLIP-adapter heads at once as one batched tensor program (docs/ARCHITECTURE.md §7).
 
 Every head has its own task: its own training samples (rows of a shared feature matrix X), its own
 classes and class embeddings, and its own shuffling seed. Heads step in lockstep: at global step s

@@ -22,15 +22,16 @@ class FigureWriter:
     """Writes figures (PNG), tables (CSV + Markdown) and results (JSON) into one folder, each
     recorded in the folder's provenance.json with the profile and seeds that produced it."""
 
-    def __init__(self, directory: str | os.PathLike, profile: str, seeds):
+    def __init__(self, directory: str | os.PathLike, profile: str, seeds, run: dict | None = None):
+        """`run`: what else every output's provenance records (the notebook, the profile overrides)."""
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.profile, self.seeds = profile, tuple(seeds)
+        self.profile, self.seeds, self.run = profile, tuple(seeds), dict(run or {})
         self._started = time.perf_counter()
 
     def _record(self, name: str, **extra) -> None:
         provenance.record(self.directory, name, self.profile, self.seeds,
-                          wall_s=time.perf_counter() - self._started, **extra)
+                          wall_s=time.perf_counter() - self._started, **self.run, **extra)
 
     def figure(self, fig: plt.Figure, name: str, **extra) -> Path:
         path = self.directory / f"{name}.png"

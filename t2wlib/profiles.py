@@ -1,8 +1,9 @@
-"""Profiles: named presets of every size knob (DESIGN.md §4), passed to notebooks by papermill."""
+"""Profiles: named presets of every size knob (docs/ARCHITECTURE.md §5), passed to notebooks by papermill."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 
 
@@ -16,16 +17,14 @@ class Profile:
     backbone: str
     text_encoder: str
     # Backbone input side in pixels. 112 on CPU: EfficientNet-Lite0 runs ~4x faster than at 224
-    # (DESIGN.md §3) and Fashion-MNIST/digits are 28/8 px anyway.
+    # (docs/ARCHITECTURE.md §4) and Fashion-MNIST/digits are 28/8 px anyway.
     image_size: int
     # Images per class kept per split (None = all). Sub-sampling is stratified and seeded by
     # `data_seed`, independent of the experiment seeds, so every seed sees the same data.
     train_per_class: int | None
     test_per_class: int | None
-    # Hidden width of the CLIP adapter (DESIGN.md §2). The paper's 16 units serve 100-256 classes;
-    # with 10 classes, 16 units leave a task head little to specialise (+0.8 pt over the universal
-    # head on Fashion-MNIST vs +4.7 pt at width 2, DESIGN.md §2), so the embedded profiles use 2
-    # to keep the paper's classes-per-unit regime.
+    # Hidden width r of the CLIP adapter: the embedded profiles use 2 for 10 classes, to keep the
+    # paper's classes-per-unit regime (16 units for 100-256 classes; docs/ARCHITECTURE.md §3).
     hidden: int
     # Experiment seeds; results are averaged over them (paper: 42, 34, 3407).
     seeds: tuple[int, ...]
@@ -40,19 +39,16 @@ class Profile:
     # 1,012 distinct tasks with 2 <= k <= 9, so the embedded profiles take k from 2 to 9.
     zoo_tasks: int = 12_000
     zoo_k: tuple[int, int] = (8, 32)
-    # The paper's stage 1 is one epoch of CIFAR-100, ~390 Adam steps at batch 128; one epoch of
-    # digits at batch 32 is 38 steps, too few for θ0* (every head starts there, and with r = 2 a
-    # poor θ0* is inherited: digits' zoo fell below the Universal Model for one of three seeds).
-    # The embedded profiles take 10 epochs, the paper's order of steps.
+    # The paper's stage 1 is one epoch of CIFAR-100 (~390 Adam steps); one epoch of a small dataset
+    # is too few steps for θ0*, which every head inherits, so the embedded profiles take 10 epochs.
     stage1_epochs: int = 1
     stage2_epochs: int = 32
     universal_epochs: int = 200
     zoo_lr: float = 1e-3  # stage 1 and 2 (the paper does not give alpha_sub)
     universal_lr: float = 3e-4
-    # Minibatch sizes (not given by the paper). The zoo's heads need enough Adam steps: on the cpu
-    # profile batch 32 x 10 epochs matches batch 128 x 32 epochs on digits (90.4 % vs 90.3 % mean
-    # task accuracy) at a third of the time. The Universal Model keeps 128: at 32 it scored lower
-    # (77.5 % vs 80.6 % on Fashion-MNIST), and a baseline must not be weakened by the zoo's budget.
+    # Minibatch sizes (not given by the paper). The embedded zoos use 32 for 10 epochs (as many Adam
+    # steps as 128 for 32 epochs, at a third of the time); the Universal Model keeps 128, which
+    # scored it higher: a baseline must not be weakened by the zoo's budget.
     zoo_batch_size: int = 128
     universal_batch_size: int = 128
     # Classes left out of every seen task (0 = off), for the held-out-classes evaluation.
@@ -65,11 +61,9 @@ class Profile:
     tokenizer_mode: str = "minmax"
     diffusion_steps: int = 1000
     noise_schedule: str = "linear"
-    # eq. 9 predicts ε. The embedded zoos are tightly clustered (all heads fine-tuned from one θ0*:
-    # across-task std 0.08 in token space), and ε-prediction amplifies its error by (1 - abar)/abar
-    # in x0: on the cpu Fashion-MNIST zoo, 500 steps gave generated heads 27 % mean unseen-task
-    # accuracy with ε, 80 % with x0 (trained heads: 88 %). The embedded profiles predict x0, as the
-    # authors' public code does.
+    # eq. 9 predicts ε. The embedded zoos are tightly clustered (all heads fine-tuned from one θ0*),
+    # and ε-prediction amplifies its error by (1 - abar)/abar in x0, so the embedded profiles predict
+    # x0, as the authors' public code does.
     prediction: str = "eps"
     gen_epochs: int = 200
     gen_batch_size: int = 32
@@ -83,9 +77,8 @@ class Profile:
     # Seen tasks held out of the generator's training for choosing its settings (generator.seen_split).
     gen_validation_tasks: int = 0
     checkpoint_every: int = 500
-    # Sampling for routine generation (DDPM-1000 where the paper uses it). DDIM-20: on the cpu
-    # Fashion-MNIST generator, 100 unseen-task heads matched DDPM-1000's accuracy (Δ 0.0 pt) 53x
-    # faster; DDIM-50 was 21x (benchmarks/results/bench_generate.json).
+    # Sampling for routine generation (DDPM-1000 where the paper uses it); DDIM-20 against DDPM-1000
+    # in speed and accuracy: benchmarks/results/bench_generate.json.
     ddim_steps: int = 20
     # Evaluation (03_evaluate): seen tasks scored (the first N seen task ids; every unseen task is
     # scored), tasks per dataset whose DDPM trajectory is recorded (Figure 3), and the classes left
@@ -186,23 +179,17 @@ PROFILES: dict[str, Profile] = {
         stage2_epochs=10,
         zoo_batch_size=32,
         dit="cpu-small",
-        # Measured on the cpu Fashion-MNIST zoo, 1,000 steps, scored on seen tasks (mean accuracy of
-        # generated heads; trained heads 88.6 %): per-parameter standardisation 87.7 % vs block
-        # min-max 77.2 %; blocks of 128 87.5 % vs 64 87.7 % at 0.75x the time; L_sym on 8 of 32
-        # samples 0.68x the step time. See weight_tokenizer.py and 04_ablation for why standardisation helps.
+        # Standardised tokens in blocks of 128, chosen on seen tasks (figures/cpu/table2.md holds the
+        # block min-max row; weight_tokenizer.py says why standardisation helps).
         block_size=128,
         tokenizer_mode="standard",
         prediction="x0",
-        # The loss weights are chosen on Table 2's validation column (04_ablation: 100 seen tasks held
-        # out of training, 500 steps, seeds 42 and 34), never on unseen tasks. Mean validation
-        # accuracy, full / w/o L_adv / w/o L_sym / w/o both: Fashion-MNIST 81.4 / 84.7 / 83.1 / 86.6 %,
-        # digits 70.7 / 78.6 / 74.6 / 80.7 % (scripts/choose_losses.py, figures/cpu/loss_selection.md).
-        # So the cpu generators train with L_diff alone (0.66x the step time, bench_generate.json);
-        # the paper's losses stay in Table 2 (its "Full T2W" row computes L_sym on 8 of 32 samples).
+        # L_diff alone: chosen on Table 2's validation column, never on unseen tasks
+        # (figures/cpu/loss_selection.md); the paper's losses stay in Table 2 (L_sym on 8 of 32 samples).
         lambda_sym=0.0,
         lambda_adv=0.0,
         sym_batch=8,
-        # 40 epochs of 800 seen tasks = 1,000 steps, ~60 s per generator on 2 cores.
+        # 40 epochs of 800 seen tasks = 1,000 steps.
         gen_epochs=40,
         heldout_split_classes=2,
         ablation_epochs=20,
@@ -242,3 +229,56 @@ def get_profile(name: str, **overrides) -> Profile:
     if unknown:
         raise TypeError(f"unknown profile field(s) {unknown}; fields: {', '.join(sorted(fields))}")
     return dataclasses.replace(PROFILES[name], **overrides)
+
+
+def _coerce(field: str, value, annotation: str):
+    """`value` (a JSON value or a command-line string) as the type `annotation` names, or ValueError."""
+    def fail():
+        raise ValueError(f"profile field {field} is {annotation}; {value!r} is not one")
+
+    optional = annotation.endswith("| None")
+    base = annotation.removesuffix("| None").strip()
+    if value is None or (isinstance(value, str) and value.lower() == "none"):
+        return None if optional else fail()
+    if isinstance(value, str) and base != "str":
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            if not base.startswith("tuple"):
+                fail()
+            value = [v.strip() for v in value.split(",") if v.strip()]  # tuples also as "a,b,c"
+    if base.startswith("tuple"):
+        item = base[len("tuple["):-1].split(",")[0].strip()
+        if not isinstance(value, (list, tuple)):
+            value = [value]
+        return tuple(_coerce(field, v, item) for v in value)
+    if base == "bool":
+        return value if isinstance(value, bool) else fail()
+    if base == "int":
+        return value if isinstance(value, int) and not isinstance(value, bool) else fail()
+    if base == "float":
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else fail()
+    if base == "str":
+        return value if isinstance(value, str) else fail()
+    raise TypeError(f"profile field {field}: unsupported annotation {annotation}")
+
+
+def typed_overrides(overrides: dict | list[str] | None) -> dict:
+    """Profile overrides typed against the Profile fields: a dict (papermill's OVERRIDES, JSON
+    values) or `key=value` strings (`t2w run --set`). Unknown fields and ill-typed values raise a
+    ValueError naming the field, the value and what is allowed."""
+    if not overrides:
+        return {}
+    if isinstance(overrides, (list, tuple)):
+        pairs = {}
+        for item in overrides:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise ValueError(f"--set {item!r} is not key=value")
+            pairs[key.strip()] = value.strip()
+        overrides = pairs
+    annotations = {f.name: f.type for f in dataclasses.fields(Profile)}
+    unknown = sorted(set(overrides) - set(annotations) | ({"name"} & set(overrides)))
+    if unknown:
+        raise ValueError(f"unknown profile field(s) {unknown}; fields: {', '.join(sorted(set(annotations) - {'name'}))}")
+    return {k: _coerce(k, v, annotations[k]) for k, v in overrides.items()}

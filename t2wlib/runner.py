@@ -1,8 +1,9 @@
 """The pipeline runner: executes notebooks/NN_*.ipynb in order through papermill.
 
-Each notebook gets the parameters PROFILE, ARTIFACTS, FIGURES and DATA_ROOT; its executed copy is
-written to the run folder (runs/<profile>/ by default, gitignored). The first failing cell stops the
-run with an error naming the notebook and the cell.
+Each notebook gets the parameters PROFILE, ARTIFACTS, FIGURES, DATA_ROOT, OVERRIDES (profile fields
+to change, from `t2w run --set key=value`) and NOTEBOOK (its own name, for provenance); its executed
+copy, outputs and figures included, is written to the run folder (figures/<profile>/notebooks/ by
+default). The first failing cell stops the run with an error naming the notebook and the cell.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import papermill
 from papermill.exceptions import PapermillExecutionError
 
 from .cache import atomic_write_text
-from .profiles import get_profile
+from .profiles import get_profile, typed_overrides
+from .results import write_results
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK_NAME = re.compile(r"^(\d\d)_[A-Za-z0-9_]+\.ipynb$")
@@ -42,13 +44,18 @@ def pipeline_notebooks(directory: Path = REPO / "notebooks", only: list[str] | N
 
 def run_pipeline(profile: str, *, notebooks_dir: Path = REPO / "notebooks", run_dir: Path | None = None,
                  artifacts: Path = REPO / "artifacts", figures: Path | None = None, data_root: str = "",
-                 only: list[str] | None = None, log_output: bool = True) -> dict[str, float]:
-    """Execute the pipeline for `profile`; returns seconds per notebook (also saved as timings.json)."""
-    get_profile(profile)  # fail on an unknown profile before starting any kernel
-    run_dir = Path(run_dir or REPO / "runs" / profile).resolve()
+                 only: list[str] | None = None, overrides: dict | list[str] | None = None,
+                 log_output: bool = True) -> dict[str, float]:
+    """Execute the pipeline for `profile` with profile `overrides` (typed against the Profile
+    fields); returns seconds per notebook (also saved as timings.json). The executed notebooks go
+    to `run_dir` (default: figures/<profile>/notebooks, beside the figures they made), and a whole
+    run (no `only`) ends by assembling the figures folder's RESULTS.md."""
+    overrides = typed_overrides(overrides)
+    get_profile(profile, **overrides)  # fail on an unknown profile or field before starting any kernel
     figures = Path(figures or REPO / "figures" / profile).resolve()
+    run_dir = Path(run_dir or figures / "notebooks").resolve()
     params = {"PROFILE": profile, "ARTIFACTS": str(Path(artifacts).resolve()), "FIGURES": str(figures),
-              "DATA_ROOT": data_root}
+              "DATA_ROOT": data_root, "OVERRIDES": json.loads(json.dumps(overrides))}
     notebooks = pipeline_notebooks(notebooks_dir, only)  # a bad --only fails before any folder is made
     run_dir.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
@@ -57,7 +64,7 @@ def run_pipeline(profile: str, *, notebooks_dir: Path = REPO / "notebooks", run_
         print(f"[t2w] {nb.name} (profile {profile}) ...", flush=True)
         start = time.perf_counter()
         try:
-            papermill.execute_notebook(str(nb), str(out), parameters=params, cwd=str(nb.parent),
+            papermill.execute_notebook(str(nb), str(out), parameters={**params, "NOTEBOOK": nb.stem}, cwd=str(nb.parent),
                                        progress_bar=False, log_output=log_output, kernel_name="python3",
                                        language="python")
         except PapermillExecutionError as err:
@@ -67,5 +74,8 @@ def run_pipeline(profile: str, *, notebooks_dir: Path = REPO / "notebooks", run_
             ) from None
         timings[nb.stem] = round(time.perf_counter() - start, 1)
         print(f"[t2w] {nb.name} done in {timings[nb.stem]:.1f} s", flush=True)
-    atomic_write_text(run_dir / "timings.json", json.dumps({"profile": profile, "seconds": timings}, indent=1))
+    atomic_write_text(run_dir / "timings.json", json.dumps({"profile": profile, "overrides": params["OVERRIDES"],
+                                                            "seconds": timings}, indent=1))
+    if not only:
+        write_results(figures, run_dir)
     return timings

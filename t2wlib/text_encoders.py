@@ -14,6 +14,7 @@ import torch
 
 from .cache import TensorCache
 from .registry import Registry
+from .runtime import downloaded_weights_replaced
 
 
 @dataclass
@@ -68,6 +69,8 @@ def _clip(pretrained: bool | str, device: str) -> TextEncoder:
     import open_clip
 
     arch = "ViT-B-32-quickgelu"
+    if pretrained is True and downloaded_weights_replaced("clip-vit-b-32"):
+        pretrained = False
     weights = "openai" if pretrained is True else (pretrained or None)
     try:
         model = open_clip.create_model(arch, pretrained=weights, device=device)

@@ -30,3 +30,16 @@ def test_maps_have_the_image_size_and_range(backbone):
     assert shown.shape == (64, 64, 3) and shown.dtype == np.uint8
     with pytest.raises(ValueError, match="one target class per image"):
         gradcam_maps(backbone, theta, emb, spec, images, [0])
+
+
+def test_task_images_cycle_over_the_classes_and_display_inverts_preprocessing(backbone):
+    from t2wlib.gradcam import displayable, task_images
+
+    labels = np.array([3, 1, 3, 1, 3, 0, 1])
+    picks = task_images(labels, [1, 3], 4)
+    assert picks == [1, 0, 3, 2] and [int(labels[i]) for i in picks] == [1, 3, 1, 3]
+    with pytest.raises(ValueError, match=r"classes \[0\] have too few images"):
+        task_images(labels, [0, 1], 4)
+    rgb = torch.rand(2, 3, 8, 8)
+    normalised = (rgb - torch.tensor(backbone.mean).view(3, 1, 1)) / torch.tensor(backbone.std).view(3, 1, 1)
+    np.testing.assert_allclose(displayable(normalised, backbone), rgb.permute(0, 2, 3, 1).numpy(), atol=1e-6)

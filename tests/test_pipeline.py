@@ -11,6 +11,7 @@ import shutil
 import nbformat
 import pandas as pd
 import pytest
+import torch
 
 from t2wlib.runner import REPO, pipeline_notebooks, run_pipeline
 
@@ -47,7 +48,8 @@ def test_data_stage_outputs(smoke_run):
     texts = pd.read_csv(figs / "class_texts.csv")
     assert len(texts) == 20 and texts.description.str.len().gt(20).all()
     provenance = json.loads((figs / "provenance.json").read_text())
-    produced = {p.name for p in figs.iterdir() if p.name != "provenance.json"}
+    # Every output but the results page (assembled from these records) has its provenance.
+    produced = {p.name for p in figs.iterdir() if p.name not in ("provenance.json", "RESULTS.md")}
     assert produced <= set(provenance)
     assert all(provenance[n]["profile"] == "smoke" and provenance[n]["commit"] for n in produced)
     assert list((RUN / "artifacts" / "cache" / "features").glob("*.safetensors"))
@@ -118,6 +120,16 @@ def test_generate_and_predict_from_the_command_line(smoke_run, tmp_path):
     made = subprocess.run([*t2w, "generate", "--generator", str(gen), "--classes", "sneaker,sandal,bag",
                            "--out", str(out), "--steps", "5"], capture_output=True, text=True, timeout=300)
     assert made.returncode == 0, made.stderr[-2000:]
+    # The same generator found by profile and dataset, as the README's example does it.
+    by_name = subprocess.run([*t2w, "generate", "--profile", "smoke", "--artifacts", str(RUN / "artifacts"),
+                              "--dataset", "fashion-mnist", "--classes", "sneaker,sandal,bag", "--out",
+                              str(tmp_path / "same.safetensors"), "--steps", "5"], capture_output=True, text=True,
+                             timeout=300)
+    assert by_name.returncode == 0, by_name.stderr[-2000:]
+    from t2wlib.cache import load_sealed
+
+    (same, same_meta), (first, first_meta) = (load_sealed(p, "classifier") for p in (tmp_path / "same.safetensors", out))
+    assert same_meta == first_meta and all(torch.equal(same[k], first[k]) for k in first)  # (header order may differ)
     split = load_split("fashion-mnist", "test")
     images = []
     for i in range(3):
@@ -131,3 +143,37 @@ def test_generate_and_predict_from_the_command_line(smoke_run, tmp_path):
     bad = subprocess.run([*t2w, "generate", "--generator", str(gen), "--classes", "bag,Bag", "--out",
                           str(tmp_path / "bad.safetensors")], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "duplicate class" in bad.stderr and not (tmp_path / "bad.safetensors").exists()
+
+
+@pytest.mark.pipeline
+def test_results_page_and_provenance_name_each_notebook(smoke_run):
+    figs = RUN / "figures"
+    provenance = json.loads((figs / "provenance.json").read_text())
+    assert {e["notebook"] for e in provenance.values()} == set(smoke_run)  # every output knows its notebook
+    results = (figs / "RESULTS.md").read_text()
+    headings = [line for line in results.splitlines() if line.startswith("## ")]
+    assert [h.split()[1] for h in headings] == list(smoke_run)
+    for table in figs.glob("*.md"):
+        if table.name != "RESULTS.md":
+            assert table.read_text().strip() in results, table.name  # each table inline, as generated
+    for png in figs.glob("*.png"):
+        assert f"]({png.name})" in results, png.name
+    assert f"Pipeline time: **{sum(smoke_run.values()):,.0f} s**" in results
+
+
+@pytest.mark.pipeline
+def test_set_overrides_reach_the_notebooks_and_their_provenance(smoke_run, tmp_path, capsys):
+    from t2wlib import cli
+
+    figures = tmp_path / "figures"
+    code = cli.main(["run", "--profile", "smoke", "--only", "01", "--set", "zoo_tasks=60", "--quiet",
+                     "--artifacts", str(RUN / "artifacts"), "--figures", str(figures), "--run-dir", str(tmp_path / "nb")])
+    assert code == 0, capsys.readouterr().err
+    summary = pd.read_csv(figures / "zoo_summary.csv")
+    assert (summary.groupby("dataset").tasks.sum() == 60).all()
+    provenance = json.loads((figures / "provenance.json").read_text())
+    assert all(e["overrides"] == {"zoo_tasks": 60} and e["notebook"] == "01_zoo" for e in provenance.values())
+    assert json.loads((tmp_path / "nb" / "timings.json").read_text())["overrides"] == {"zoo_tasks": 60}
+    assert cli.main(["run", "--profile", "smoke", "--set", "zoo_taks=60", "--run-dir", str(tmp_path / "no")]) == 2
+    assert "unknown profile field(s) ['zoo_taks']; fields: " in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nbformat
 import pytest
 
@@ -60,3 +62,61 @@ def test_cli(capsys):
     assert "fashion-mnist" in out and "efficientnet-lite0" in out and "minilm" in out
     with pytest.raises(SystemExit):
         cli.main(["run", "--profile", "gpu"])
+
+
+@pytest.mark.parametrize("given, expected", [
+    (["zoo_tasks=60"], {"zoo_tasks": 60}),
+    (["zoo_k=2,4", "datasets=digits"], {"zoo_k": (2, 4), "datasets": ("digits",)}),
+    (['zoo_k=[3, 5]', "sym_batch=None", "lambda_sym=0", "gen_augment=true"],
+     {"zoo_k": (3, 5), "sym_batch": None, "lambda_sym": 0.0, "gen_augment": True}),
+    ({"zoo_k": [3, 5], "prediction": "eps"}, {"zoo_k": (3, 5), "prediction": "eps"}),  # papermill's JSON values
+])
+def test_overrides_are_typed_against_the_profile(given, expected):
+    from t2wlib.profiles import get_profile, typed_overrides
+
+    typed = typed_overrides(given)
+    assert typed == expected and all(type(typed[k]) is type(v) for k, v in expected.items())
+    get_profile("smoke", **typed)  # and the profile accepts them
+
+
+@pytest.mark.parametrize("given, message", [
+    (["zoo_tasks=many"], "profile field zoo_tasks is int; 'many' is not one"),
+    (["zoo_taks=3"], r"unknown profile field\(s\) \['zoo_taks'\]; fields: .*zoo_tasks"),
+    (["name=cpu"], r"unknown profile field\(s\) \['name'\]"),
+    (["zoo_tasks"], "--set 'zoo_tasks' is not key=value"),
+    (["gen_augment=1"], "gen_augment is bool; 1 is not one"),
+    (["hidden=None"], "hidden is int; 'None' is not one"),
+])
+def test_bad_overrides_are_refused_naming_field_and_value(given, message):
+    from t2wlib.profiles import typed_overrides
+
+    with pytest.raises(ValueError, match=message):
+        typed_overrides(given)
+
+
+def test_session_applies_overrides_and_records_them(tmp_path):
+    from t2wlib.session import Session
+
+    s = Session("smoke", tmp_path / "a", tmp_path / "f", "", {"zoo_tasks": 60}, "01_zoo")
+    assert s.profile.zoo_tasks == 60 and s.seed == s.profile.seeds[0] and s.data_root == tmp_path / "a" / "data"
+    assert "zoo_tasks=60" in repr(s)
+    import pandas as pd
+
+    s.out.table(pd.DataFrame({"x": [1]}), "t")
+    entry = __import__("json").loads((tmp_path / "f" / "provenance.json").read_text())["t.csv"]
+    assert entry["notebook"] == "01_zoo" and entry["overrides"] == {"zoo_tasks": 60}
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb")),
+                         ids=lambda p: p.stem)
+def test_source_notebooks_are_clean_and_set_up_in_three_lines(path):
+    """notebooks/ holds no outputs or execution counts (the executed copies live beside the figures),
+    has the runner's parameters, a setup cell of at most three lines, and closes with its reading."""
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code)
+    assert "parameters" in code[0].metadata.get("tags", [])
+    assert {"PROFILE", "ARTIFACTS", "FIGURES", "DATA_ROOT", "OVERRIDES", "NOTEBOOK"} <= {
+        line.split("=")[0].strip() for line in code[0].source.splitlines() if "=" in line}
+    assert len(code[1].source.strip().splitlines()) <= 3 and "Session(" in code[1].source
+    assert nb.cells[-1].cell_type == "markdown" and nb.cells[-1].source.startswith("## Reading")

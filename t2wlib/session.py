@@ -1,0 +1,108 @@
+"""One setup object per notebook run, built from the papermill parameters.
+
+    session = Session(PROFILE, ARTIFACTS, FIGURES, DATA_ROOT, OVERRIDES, NOTEBOOK)
+
+gives the profile (with OVERRIDES, typed against its fields), the device, the feature and text
+cache, a figure writer whose provenance records the notebook and the overrides, the backbone and
+text encoder (loaded on first use), and each dataset's zoo, features and generators by name, so
+that a notebook's setup is one line and its loops read `for d in session.each_dataset(): ...`.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+from .cache import TensorCache
+from .plotting import FigureWriter
+from .profiles import Profile, get_profile, typed_overrides
+from .runtime import resolve_device
+
+
+class Session:
+    def __init__(self, profile: str, artifacts: str | Path, figures: str | Path, data_root: str | Path = "",
+                 overrides: dict | list[str] | None = None, notebook: str = ""):
+        self.overrides = typed_overrides(overrides)
+        self.profile: Profile = get_profile(profile, **self.overrides)
+        self.artifacts = Path(artifacts)
+        self.figures = Path(figures)
+        self.data_root = Path(data_root or self.artifacts / "data")
+        self.notebook = notebook
+        self.device = resolve_device(self.profile.device)
+        self.cache = TensorCache(self.artifacts / "cache")
+        self.seed = self.profile.seeds[0]  # the applications (05-09) use the first seed's generator
+        self.out = self.writer(self.profile.seeds)
+
+    def __repr__(self) -> str:
+        changed = ", ".join(f"{k}={v!r}" for k, v in self.overrides.items()) or "none"
+        return (f"Session(profile {self.profile.name!r}, overrides: {changed}; device {self.device}; datasets "
+                f"{', '.join(self.profile.datasets)}; artifacts {self.artifacts}; figures {self.figures})")
+
+    def writer(self, seeds) -> FigureWriter:
+        """A figure writer for outputs made with `seeds`, recording this run in their provenance."""
+        run = {"notebook": self.notebook, "overrides": self.overrides}
+        return FigureWriter(self.figures, self.profile.name, seeds, {k: v for k, v in run.items() if v})
+
+    @functools.cached_property
+    def backbone(self):
+        from .backbones import load_backbone
+
+        return load_backbone(self.profile.backbone, device=self.device)
+
+    @functools.cached_property
+    def encoder(self):
+        from .text_encoders import load_text_encoder
+
+        return load_text_encoder(self.profile.text_encoder, device=self.device)
+
+    def features(self, dataset: str, split: str):
+        """Cached backbone features of one split of `dataset` (features.profile_features)."""
+        from .features import profile_features
+
+        return profile_features(self.profile, dataset, split, self.backbone, self.cache, self.data_root, self.device)
+
+    def zoo(self, dataset: str, profile: Profile | None = None):
+        """The verified zoo the pipeline built for `dataset` (with `profile`: e.g. the held-out one)."""
+        from .zoo import load_zoo, zoo_path
+
+        return load_zoo(zoo_path(self.artifacts, profile or self.profile, dataset))
+
+    def generator_dir(self, zoo, variant: str = "prompt", seed: int | None = None) -> Path:
+        from .generator_training import generator_path
+
+        return generator_path(self.artifacts, self.profile, zoo, variant, self.seed if seed is None else seed)
+
+    def generator(self, zoo, variant: str = "prompt", seed: int | None = None):
+        """The trained generator of 02_train (or 03's seeds and variants) for `zoo`."""
+        from .generator import T2WGenerator
+
+        return T2WGenerator.load(self.generator_dir(zoo, variant, seed), self.device)
+
+    def each_dataset(self):
+        """One `DatasetRun` per dataset of the profile, in order."""
+        return [DatasetRun(self, name) for name in self.profile.datasets]
+
+
+@dataclass
+class DatasetRun:
+    """One dataset of a session: its zoo, features and generator, each loaded on first use."""
+
+    session: Session
+    name: str
+
+    @functools.cached_property
+    def zoo(self):
+        return self.session.zoo(self.name)
+
+    @functools.cached_property
+    def train(self):
+        return self.session.features(self.name, "train")
+
+    @functools.cached_property
+    def test(self):
+        return self.session.features(self.name, "test")
+
+    @functools.cached_property
+    def generator(self):
+        return self.session.generator(self.zoo)
