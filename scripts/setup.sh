@@ -34,19 +34,23 @@ else
   log "Debian data packages present"
 fi
 
-# 2. Virtual environment with pinned torch.
+# 2. Virtual environment with pinned torch. pip's own output goes to a log file, named if a step fails.
 [ -x "$VENV/bin/python" ] || { log "creating $VENV"; "$PYTHON" -m venv "$VENV"; }
-PIP=("$VENV/bin/python" -m pip install -q --disable-pip-version-check)
+LOG="$VENV/t2w-setup.log"
+pip_install() {
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$@" >>"$LOG" 2>&1 \
+    || { log "ERROR: pip install $* failed; its output is in $LOG"; exit 1; }
+}
 if ! "$VENV/bin/python" -c "import torch, torchvision, sys; sys.exit(not (torch.__version__.startswith('2.14.1') and torchvision.__version__.startswith('0.29.1')))" 2>/dev/null; then
   log "installing ${TORCH_PINS[*]} (CUDA build from PyPI; it also runs on CPU)"
-  "${PIP[@]}" "${TORCH_PINS[@]}"
+  pip_install "${TORCH_PINS[@]}"
 fi
 
 # 3. t2wlib and its extras, pinned by constraints.txt (a tested `pip freeze`).
 stamp="$VENV/.t2w-installed"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ]; then
   log "installing t2wlib[notebooks,test]"
-  "${PIP[@]}" -c constraints.txt -e ".[notebooks,test]"
+  pip_install -c constraints.txt -e ".[notebooks,test]"
   # A kernel spec inside the venv, so papermill and JupyterLab run notebooks with this interpreter.
   "$VENV/bin/python" -m ipykernel install --sys-prefix --name python3 >/dev/null
   touch "$stamp"
