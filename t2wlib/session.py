@@ -33,6 +33,7 @@ class Session:
         self.cache = TensorCache(self.artifacts / "cache")
         self.seed = self.profile.seeds[0]  # the applications (05-09) use the first seed's generator
         self.out = self.writer(self.profile.seeds)
+        self._datasets = {name: DatasetRun(self, name) for name in self.profile.datasets}
 
     def __repr__(self) -> str:
         changed = ", ".join(f"{k}={v!r}" for k, v in self.overrides.items()) or "none"
@@ -79,9 +80,10 @@ class Session:
 
         return T2WGenerator.load(self.generator_dir(zoo, variant, seed), self.device)
 
-    def each_dataset(self):
-        """One `DatasetRun` per dataset of the profile, in order."""
-        return [DatasetRun(self, name) for name in self.profile.datasets]
+    def each_dataset(self) -> list[DatasetRun]:
+        """One `DatasetRun` per dataset of the profile, in order; the same objects on every call, so
+        a zoo, a feature set or a generator is loaded once per notebook however many cells use it."""
+        return list(self._datasets.values())
 
 
 @dataclass

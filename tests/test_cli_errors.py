@@ -92,10 +92,11 @@ def _gen_with(world, tmp_path, edit):
     return _generate(gen, tmp_path / "o.safetensors", "--classes", "bag,coat")
 
 
-def _gen_json(gen: Path, **fields) -> None:
+def _gen_json(gen: Path, drop: tuple[str, ...] = (), **fields) -> None:
+    """Rewrite generator.json with `fields` changed and `drop` removed, checksum re-signed."""
     record = json.loads((gen / "generator.json").read_text())
     record.pop("checksum")
-    write_json_checked(gen / "generator.json", {**record, **fields})
+    write_json_checked(gen / "generator.json", {k: v for k, v in {**record, **fields}.items() if k not in drop})
 
 
 def _classes_file(tmp_path, text: bytes | str):
@@ -147,7 +148,7 @@ ERROR_CASES = [
     # unclear messages before
     ("generator-json-not-json", lambda w, t: _gen_with(w, t, lambda g: (g / "generator.json").write_text("{oops")),
      r"generator definition .*generator\.json is not readable JSON"),
-    ("generator-json-missing-field", lambda w, t: _gen_with(w, t, lambda g: _gen_json(g, text_dim=None) or _drop(g)),
+    ("generator-json-missing-field", lambda w, t: _gen_with(w, t, lambda g: _gen_json(g, drop=("text_dim",))),
      r"generator\.json: missing fields \['text_dim'\]"),
     ("classifier-missing-field", lambda w, t: _clf_with(w, t, lambda c: _resealed(c, class_names=None)),
      r"classifier file .* lacks the field 'class_names'; write it again"),
@@ -158,12 +159,6 @@ ERROR_CASES = [
     ("generator-folder-missing", lambda w, t: _generate(t / "nowhere", t / "o", "--classes", "a,b"),
      r"not a T2W generator folder"),
 ]
-
-
-def _drop(gen: Path) -> None:
-    record = json.loads((gen / "generator.json").read_text())
-    record.pop("checksum")
-    write_json_checked(gen / "generator.json", {k: v for k, v in record.items() if k != "text_dim"})
 
 
 @pytest.mark.parametrize("case, argv, message", ERROR_CASES, ids=[c[0] for c in ERROR_CASES])
