@@ -32,6 +32,7 @@ from t2wlib.profiles import get_profile
 from t2wlib.text_encoders import load_text_encoder
 from t2wlib.weight_tokenizer import WeightTokenizer
 from t2wlib.train import Trainer, TrainConfig
+from t2wlib.data import dataset_identity
 from t2wlib.zoo import load_zoo, zoo_path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -64,7 +65,7 @@ def main() -> None:
     args = parser.parse_args()
     profile = get_profile(args.profile)
     artifacts = Path(args.artifacts)
-    zoo = load_zoo(zoo_path(artifacts, profile, args.dataset))
+    zoo = load_zoo(zoo_path(artifacts, profile, dataset_identity(args.dataset)))
     directory = generator_path(artifacts, profile, zoo, "prompt", profile.seeds[0])
     gen = T2WGenerator.load(directory)
     backbone = load_backbone(profile.backbone)

@@ -10,6 +10,7 @@ names against the embedding rows, theta against the head spec, and the backbone'
 from __future__ import annotations
 
 import json
+import math
 import unicodedata
 import warnings
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from .task_condition import fuse_features, prompts
 from .text_encoders import TextEncoder
 
 
-FORMAT = "t2w-classifier/2"
+FORMAT = "t2w-classifier/3"
 
 
 class OutsideTrainedRangeWarning(UserWarning):
@@ -93,6 +94,9 @@ class Classifier:
     backbone: str
     image_size: int
     source: dict
+    # Logits are divided by this before the softmax: the generator's fitted temperature
+    # (calibration.py), 1 where the generator has none (CLIP's logit scale of 100, uncalibrated).
+    temperature: float = 1.0
 
     def __post_init__(self):
         """A classifier that could not predict correctly is refused when made or loaded, not at predict."""
@@ -106,13 +110,15 @@ class Classifier:
                              f"needs ({len(self.class_names)}, {self.spec.embed_dim})")
         if not (torch.isfinite(self.theta).all() and torch.isfinite(self.class_emb).all()):
             raise ValueError("the classifier's weights hold NaN or inf values")
+        if not (math.isfinite(self.temperature) and self.temperature > 0):
+            raise ValueError(f"temperature {self.temperature} must be a positive number")
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         meta = {"class_names": json.dumps(self.class_names), "backbone": self.backbone,
                 "image_size": str(self.image_size),
                 "spec": json.dumps(self.spec.to_json()),
-                "source": json.dumps(self.source), "format": FORMAT}
+                "source": json.dumps(self.source), "temperature": repr(float(self.temperature)), "format": FORMAT}
         save_sealed(path, {"theta": self.theta.float(), "class_emb": self.class_emb.float()}, meta)
         return path
 
@@ -125,7 +131,7 @@ class Classifier:
         try:
             names, spec = json.loads(meta["class_names"]), HeadSpec.from_json(json.loads(meta["spec"]))
             return cls(tensors["theta"], tensors["class_emb"], names, spec, meta["backbone"], int(meta["image_size"]),
-                       json.loads(meta["source"]))
+                       json.loads(meta["source"]), float(meta["temperature"]))
         except KeyError as err:
             raise ValueError(f"classifier file {path} lacks the field {err.args[0]!r}; write it again with "
                              "`t2w generate`") from None
@@ -152,7 +158,8 @@ class Classifier:
                     results.append({"path": str(p), "error": str(err)})
             if not images:
                 continue
-            probs = head.logits(backbone.trunk(torch.stack(images).to(device)), self.class_emb.to(device)).softmax(-1)
+            logits = head.logits(backbone.trunk(torch.stack(images).to(device)), self.class_emb.to(device))
+            probs = (logits / self.temperature).softmax(-1)
             for p, row in zip(read, probs.cpu()):
                 i = int(row.argmax())
                 results.append({"path": str(p), "label": self.class_names[i], "probability": float(row[i]),
@@ -201,6 +208,9 @@ def text_to_classifier(generator: T2WGenerator, encoder: TextEncoder, classes: l
         cond = class_emb
     v_c = fuse_features(cond).unsqueeze(0)  # (1, D)
     theta = generator.sample(v_c, steps=steps, guidance=guidance, seed=seed)[0]
+    calibration = generator.calibration or {}
     source = {"generator": cfg.dataset, "generator_definition": cfg.digest(), "text_variant": cfg.text_variant,
-              "seed": seed, "steps": steps, "guidance": guidance}
-    return Classifier(theta, class_emb, names, cfg.spec, cfg.backbone, cfg.image_size, source)
+              "seed": seed, "steps": steps, "guidance": guidance,
+              "calibration": {k: calibration[k] for k in ("fitted_on", "ece_before", "ece_after") if k in calibration}}
+    return Classifier(theta, class_emb, names, cfg.spec, cfg.backbone, cfg.image_size, source,
+                      calibration.get("temperature", 1.0))

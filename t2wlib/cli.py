@@ -45,13 +45,29 @@ def _run(args) -> int:
 
     kwargs = {k: v for k, v in {"artifacts": args.artifacts, "figures": args.figures, "run_dir": args.run_dir}.items() if v}
     try:
-        timings = run_pipeline(args.profile, data_root=args.data_root, only=args.only, overrides=args.set,
-                               log_output=not args.quiet, **kwargs)
+        timings = run_pipeline(args.profile, data_root=args.data_root, only=args.only, overrides=_overrides(args),
+                               log_output=not args.quiet, threads=args.threads, **kwargs)
     except PipelineError as err:
         print(f"[t2w] pipeline failed: {err}", file=sys.stderr)
         return 1
     print(f"[t2w] pipeline done: {sum(timings.values()):.0f} s ({', '.join(f'{k} {v:.0f} s' for k, v in timings.items())})")
     return 0
+
+
+def _overrides(args) -> dict:
+    """--set FIELD=VALUE ... and --data NAME=PATH ... as one dict of typed profile overrides."""
+    from .profiles import data_overrides, typed_overrides
+
+    return {**typed_overrides(args.set), **data_overrides(args.data)}
+
+
+def _threads(args) -> None:
+    if args.threads is not None:
+        if args.threads < 1:
+            raise UsageError(f"--threads {args.threads}: give a positive number of CPU threads")
+        import torch
+
+        torch.set_num_threads(args.threads)
 
 
 def _read_classes(args) -> tuple[list[str], list[str] | None]:
@@ -74,19 +90,16 @@ def _check_out(path: str) -> Path:
 
 def _pipeline_generator(args) -> Path:
     """The generator folder `t2w run` trained for --dataset (02_train's: template prompts, the
-    profile's first seed), found from the profile, its --set overrides and the zoo it came from."""
-    from .generator_training import generator_path
-    from .profiles import get_profile, typed_overrides
-    from .zoo import load_zoo, zoo_path
+    profile's first seed), found from the profile, its --set/--data overrides and the zoo it came from."""
+    from .session import Session
 
-    profile = get_profile(args.profile, **typed_overrides(args.set))
-    if args.dataset not in profile.datasets:
-        raise UsageError(f"--dataset {args.dataset!r} is not in profile {profile.name}; allowed: "
-                         f"{', '.join(profile.datasets)}")
-    zoo = load_zoo(zoo_path(args.artifacts, profile, args.dataset))
-    directory = generator_path(args.artifacts, profile, zoo, args.variant, profile.seeds[0])
+    session = Session(args.profile, args.artifacts, "", args.data_root, _overrides(args))
+    if args.dataset not in session.profile.datasets:
+        raise UsageError(f"--dataset {args.dataset!r} is not in profile {session.profile.name}; allowed: "
+                         f"{', '.join(session.profile.datasets)}")
+    directory = session.generator_dir(session.dataset(args.dataset).zoo, args.variant)
     if not directory.exists():
-        raise UsageError(f"no generator at {directory}: run `t2w run --profile {profile.name}` first (02_train)")
+        raise UsageError(f"no generator at {directory}: run `t2w run --profile {session.profile.name}` first (02_train)")
     return directory
 
 
@@ -96,6 +109,7 @@ def _generate(args) -> int:
     from .text_encoders import load_text_encoder
 
     out = _check_out(args.out)
+    _threads(args)
     if not math.isfinite(args.guidance):
         raise UsageError(f"--guidance {args.guidance} is not a finite number; allowed: any finite value (1 = off)")
     names, descs = _read_classes(args)
@@ -104,14 +118,18 @@ def _generate(args) -> int:
     encoder = load_text_encoder(generator.config.text_encoder)
     clf = text_to_classifier(generator, encoder, names, descs, seed=args.seed, steps=args.steps, guidance=args.guidance)
     path = clf.save(out)
+    calibrated = (f"probabilities calibrated with temperature {clf.temperature:.3g} (fitted on "
+                  f"{generator.calibration['fitted_on']})" if generator.calibration else
+                  "probabilities NOT calibrated: the generator has no calibration.json (02_train writes it)")
     print(f"[t2w] classifier for {len(clf.class_names)} classes ({', '.join(clf.class_names)}) on backbone "
-          f"{clf.backbone} written to {path}")
+          f"{clf.backbone} written to {path}; {calibrated}")
     return 0
 
 
 def _predict(args) -> int:
     from .classifier import Classifier
 
+    _threads(args)
     failed = 0
     for r in Classifier.load(args.classifier).predict(args.images):
         if "error" in r:
@@ -151,7 +169,14 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--set", action="append", metavar="FIELD=VALUE", default=[],
                      help="change a profile field for this run (repeatable), e.g. --set zoo_tasks=60; "
                           "recorded in every output's provenance")
+    run.add_argument("--data", action="append", metavar="NAME=PATH", default=[],
+                     help="run on your own image folder instead of the profile's datasets (repeatable); it becomes "
+                          "dataset user-NAME. Layouts: PATH/train/<class>/*, PATH/test/<class>/*; or PATH/<class>/* "
+                          "(split 80/20 per class); or CIFAR-100's or Caltech-256's layout. An optional "
+                          "PATH/descriptions.txt ('class: description' per line) gives the T2W-NL texts")
     run.add_argument("--quiet", action="store_true", help="do not echo notebook output")
+    run.add_argument("--threads", type=int, help="CPU threads per notebook kernel (default: torch's, the cores it "
+                     "sees; on a shared or loaded machine fewer threads can be much faster)")
     run.set_defaults(func=_run)
     gen = sub.add_parser("generate", help="generate a classifier for the given classes with a trained generator")
     which = gen.add_mutually_exclusive_group(required=True)
@@ -162,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--artifacts", default="artifacts", help="with --dataset: the run's artifact folder")
     gen.add_argument("--set", action="append", metavar="FIELD=VALUE", default=[],
                      help="with --dataset: the run's profile overrides")
+    gen.add_argument("--data", action="append", metavar="NAME=PATH", default=[],
+                     help="with --dataset user-NAME: the folder the run was given with --data")
+    gen.add_argument("--data-root", default="", help="with --dataset: the run's --data-root")
     gen.add_argument("--variant", default="prompt", choices=["prompt", "description"],
                      help="with --dataset: T2W-CLIP (prompt) or T2W-NL (description, trained by 03_evaluate)")
     src = gen.add_mutually_exclusive_group(required=True)
@@ -171,10 +199,12 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--steps", type=int, default=20, help="DDIM sampling steps")
     gen.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale (1 = off)")
+    gen.add_argument("--threads", type=int, help="CPU threads (default: the cores torch sees)")
     gen.set_defaults(func=_generate)
     pred = sub.add_parser("predict", help="apply a generated classifier to image files")
     pred.add_argument("--classifier", required=True)
     pred.add_argument("images", nargs="+")
+    pred.add_argument("--threads", type=int, help="CPU threads (default: the cores torch sees)")
     pred.set_defaults(func=_predict)
     info = sub.add_parser("info", help="list profiles and registered datasets, backbones, text encoders")
     info.set_defaults(func=_info)

@@ -13,6 +13,7 @@ import hashlib
 import io
 import os
 import pickle
+import re
 import urllib.error
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -49,6 +50,7 @@ class ImageSplit(torch.utils.data.Dataset):
     array: np.ndarray | None = None  # (N, H, W) or (N, H, W, 3) uint8, or None for file datasets
     paths: list[str] | None = None  # N image files, or None for array datasets
     wnids: list[str] | None = None  # WordNet id per class, where the dataset defines them
+    descriptions: list[str] | None = None  # the user's T2W-NL text per class (descriptions.txt)
     transform: Callable | None = None
 
     def __len__(self) -> int:
@@ -58,8 +60,11 @@ class ImageSplit(torch.utils.data.Dataset):
         """Image i as an RGB PIL image (grey images are replicated to 3 channels)."""
         if self.array is not None:
             return Image.fromarray(self.array[i]).convert("RGB")
-        with Image.open(self.paths[i]) as im:
-            return im.convert("RGB")
+        try:
+            with Image.open(self.paths[i]) as im:
+                return im.convert("RGB")
+        except (OSError, ValueError) as err:  # PIL's UnidentifiedImageError is an OSError
+            raise DatasetNotFoundError(f"unreadable image {self.paths[i]} ({err})") from None
 
     def uint8_batch(self, start: int, stop: int) -> torch.Tensor:
         """Images start..stop of an array dataset as a uint8 tensor (B, 3, H, W), grey replicated."""
@@ -82,13 +87,48 @@ class ImageSplit(torch.utils.data.Dataset):
         )
 
     def fingerprint(self) -> str:
-        """A content hash of labels and images (array bytes, or file names) for cache keys."""
+        """A content hash of labels and images (array bytes, or every file's path, size and bytes)
+        for cache keys: a changed, added, renamed or moved image changes it."""
         h = hashlib.sha256(self.labels.astype(np.int64).tobytes())
         if self.array is not None:
             h.update(np.ascontiguousarray(self.array).tobytes())
         else:
-            h.update("\n".join(os.path.basename(p) for p in self.paths).encode())
+            for path in self.paths:
+                h.update(f"{os.path.abspath(path)}\0{file_digest(path)}\n".encode())
         return h.hexdigest()[:16]
+
+
+# (absolute path, size, mtime_ns) -> sha256 of the bytes: a file is read once per process unless it changes.
+_FILE_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """"size:sha256" of a file's bytes, remembered per (path, size, mtime) within the process."""
+    st = os.stat(path)
+    key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
+    if key not in _FILE_DIGESTS:
+        with open(path, "rb") as f:
+            _FILE_DIGESTS[key] = f"{st.st_size}:{hashlib.file_digest(f, 'sha256').hexdigest()}"
+    return _FILE_DIGESTS[key]
+
+
+@dataclass(frozen=True)
+class DatasetIdentity:
+    """What a dataset's zoo depends on: its class names, user descriptions and both splits' content."""
+
+    name: str
+    num_classes: int
+    digest: str
+
+
+def dataset_identity(name: str, root: str | os.PathLike | None = None) -> DatasetIdentity:
+    """The identity of both splits of `name` (labels, class names, descriptions, image content)."""
+    splits = [load_split(name, split, root) for split in SPLITS]
+    h = hashlib.sha256("\n".join(splits[0].class_names).encode())
+    h.update(repr(splits[0].descriptions).encode())
+    for s in splits:
+        h.update(s.fingerprint().encode())
+    return DatasetIdentity(name, len(splits[0].class_names), h.hexdigest()[:16])
 
 
 def balanced_indices(labels: np.ndarray, per_class: int | None, seed: int) -> np.ndarray:
@@ -127,7 +167,9 @@ def check_available(names: list[str], root: str | os.PathLike | None = None) -> 
     where): a run checks its data before it loads any model weights."""
     for name in names:
         for split in SPLITS:
-            load_split(name, split, root)
+            images = load_split(name, split, root)
+            if name.startswith(USER_PREFIX):  # a user's files are opened once up front
+                check_images(images)
 
 
 def _require_dir(path: Path, what: str) -> Path:
@@ -262,10 +304,11 @@ def _folder_samples(folder: Path, what: str, class_to_idx: dict[str, int] | None
             raise DatasetNotFoundError(f"{what}: no class folders in {folder} ({err})") from None
     else:
         classes = sorted(class_to_idx, key=class_to_idx.get)
-    try:
-        samples = make_dataset(str(folder), class_to_idx, extensions=IMG_EXTENSIONS)
-    except FileNotFoundError as err:
-        raise DatasetNotFoundError(f"{what}: {err}") from None
+    samples = make_dataset(str(folder), class_to_idx, extensions=IMG_EXTENSIONS, allow_empty=True)
+    counts = np.bincount([y for _, y in samples], minlength=len(classes))
+    if (counts == 0).any():
+        empty = folder / classes[int(np.flatnonzero(counts == 0)[0])]
+        raise DatasetNotFoundError(f"{what}: no images in {empty} (image files end in {', '.join(IMG_EXTENSIONS)})")
     return [p for p, _ in samples], np.array([y for _, y in samples], dtype=np.int64), classes
 
 
@@ -331,7 +374,111 @@ def _imagefolder(split: str, root: Path | None) -> ImageSplit:
     return _image_folder("imagefolder", root, split)
 
 
-def register_image_folder(name: str, root: str | os.PathLike) -> None:
-    """Register a user's `root/{train,test}/<class>/<image>` tree as dataset `name`."""
-    base = Path(root)
-    DATASETS.register(name, lambda split, root=None: _image_folder(name, base, split))
+# --- a user's own datasets (t2w run --data NAME=PATH) -----------------------------------------------
+
+USER_PREFIX = "user-"
+USER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+DESCRIPTIONS_FILE = "descriptions.txt"
+# Folders without a train/test split are split per class, with SPLIT_SEED, this fraction for testing.
+USER_TEST_FRACTION = 0.2
+# Sub-tasks need k >= 2 classes drawn from more than k (see profiles.for_dataset).
+MIN_CLASSES = 3
+USER_LAYOUTS = {
+    "split folders": "PATH/train/<class>/<image> and PATH/test/<class>/<image>",
+    "one folder": f"PATH/<class>/<image>, split {1 - USER_TEST_FRACTION:.0%}/{USER_TEST_FRACTION:.0%} per class",
+    "cifar": "PATH/cifar-100-python/{train,test,meta} (or those three files in PATH)",
+    "caltech": "PATH/256_ObjectCategories/NNN.name/<image>",
+}
+_USER_FOLDERS: dict[str, Path] = {}
+
+
+def user_layout(path: Path) -> str:
+    """Which of USER_LAYOUTS a user's folder is in (DatasetNotFoundError listing them if none)."""
+    if (path / "train").is_dir() and (path / "test").is_dir():
+        return "split folders"
+    if (path / "cifar-100-python").is_dir() or all((path / f).is_file() for f in ("train", "test", "meta")):
+        return "cifar"
+    if (path / "256_ObjectCategories").is_dir():
+        return "caltech"
+    if any(p.is_dir() and not p.name.startswith(".") for p in path.iterdir()):
+        return "one folder"
+    raise DatasetNotFoundError(f"{path} holds no class folders; accepted layouts: "
+                               + "; ".join(f"{k}: {v}" for k, v in USER_LAYOUTS.items()))
+
+
+def parse_user_data(entry: str) -> tuple[str, Path]:
+    """`NAME=PATH` -> (NAME, absolute PATH), checked: a lower-case name, an existing folder."""
+    name, sep, path = entry.partition("=")
+    name, path = name.strip(), path.strip()
+    if not sep or not name or not path:
+        raise ValueError(f"--data {entry!r} is not NAME=PATH (e.g. birds=/data/birds)")
+    if not USER_NAME.match(name):
+        raise ValueError(f"--data name {name!r}: use 1-40 lower-case letters, digits, '-' or '_', starting with "
+                         "a letter or digit")
+    folder = Path(path).expanduser().resolve()
+    if not folder.is_dir():
+        raise DatasetNotFoundError(f"--data {name}={path}: {folder} is not a folder")
+    return name, folder
+
+
+def register_user_dataset(entry: str) -> str:
+    """Register a user's folder (`NAME=PATH`) as dataset `user-NAME`; returns that name. Registering
+    the same name and folder again is a no-op; the same name for another folder is refused."""
+    name, folder = parse_user_data(entry)
+    dataset = USER_PREFIX + name
+    if dataset in _USER_FOLDERS:
+        if _USER_FOLDERS[dataset] != folder:
+            raise ValueError(f"dataset {dataset!r} is already {_USER_FOLDERS[dataset]}, not {folder}")
+        return dataset
+    user_layout(folder)  # refuse an unusable folder now, not in the middle of a run
+    DATASETS.register(dataset, lambda split, root=None: _user_split(dataset, folder, split))
+    _USER_FOLDERS[dataset] = folder
+    return dataset
+
+
+def _user_split(dataset: str, folder: Path, split: str) -> ImageSplit:
+    layout = user_layout(folder)
+    if layout == "split folders":
+        images = _image_folder(dataset, folder, split)
+    elif layout == "one folder":
+        paths, labels, classes = _folder_samples(folder, f"image folder {dataset!r}")
+        idx = stratified_split(labels, USER_TEST_FRACTION)[split]
+        images = ImageSplit(dataset, split, [_readable(c) for c in classes], labels[idx], paths=[paths[i] for i in idx])
+    elif layout == "cifar":
+        images = _cifar100(split, folder if (folder / "cifar-100-python").is_dir() else folder.parent)
+    else:
+        images = _caltech256(split, folder)
+    if len(images.class_names) < MIN_CLASSES:
+        raise DatasetNotFoundError(f"{dataset} ({folder}) has {len(images.class_names)} class(es) "
+                                   f"({', '.join(images.class_names)}); a zoo of sub-tasks needs at least {MIN_CLASSES}")
+    return replace(images, dataset=dataset, descriptions=read_descriptions(folder / DESCRIPTIONS_FILE, images.class_names))
+
+
+def read_descriptions(path: Path, class_names: list[str]) -> list[str] | None:
+    """A dataset folder's `descriptions.txt`: one `name: description` line per class (the class
+    folder's name or its readable form; `#` comments and blank lines ignored), or None without one."""
+    if not path.exists():
+        return None
+    from .classifier import read_classes_file
+
+    names, texts = read_classes_file(path)
+    if texts is None:
+        raise ValueError(f"{path}: every line must be 'class name: description'")
+    given = {n.replace("_", " "): t for n, t in zip(names, texts)}
+    unknown = sorted(set(given) - set(class_names))
+    missing = [c for c in class_names if c not in given]
+    if unknown or missing:
+        raise ValueError(f"{path}: " + "; ".join(
+            ([f"no class named {unknown}"] if unknown else []) + ([f"no description for {missing}"] if missing else []))
+            + f"; the classes are: {', '.join(class_names)}")
+    return [given[c] for c in class_names]
+
+
+def check_images(split: ImageSplit) -> None:
+    """Open every image file of a split (DatasetNotFoundError naming the first unreadable one)."""
+    for path in split.paths or ():
+        try:
+            with Image.open(path) as im:
+                im.verify()
+        except (OSError, ValueError, SyntaxError) as err:
+            raise DatasetNotFoundError(f"unreadable image {path} ({err})") from None

@@ -101,6 +101,9 @@ class T2WGenerator:
     diffusion: GaussianDiffusion
     tokenizer: WeightTokenizer
     config: GeneratorConfig
+    directory: Path | None = None
+    # calibration.calibration.json's record (its "temperature" goes into every classifier), or None.
+    calibration: dict | None = None
 
     @torch.no_grad()
     def sample(self, v_c: torch.Tensor, sampler: str = "ddim", steps: int = 20, guidance: float = 1.0,
@@ -174,4 +177,6 @@ class T2WGenerator:
                              f"(DiT {cfg.dit}, {tokenizer.num_tokens} tokens of {cfg.block_size}, "
                              f"text dim {cfg.text_dim}); mismatched tensors: {diff[:5]}")
         model.load_state_dict(state)
-        return cls(model.to(device).eval(), cfg.diffusion(), tokenizer, cfg)
+        from .calibration import read_calibration
+
+        return cls(model.to(device).eval(), cfg.diffusion(), tokenizer, cfg, directory, read_calibration(directory))

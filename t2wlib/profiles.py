@@ -23,11 +23,13 @@ class Profile:
     # `data_seed`, independent of the experiment seeds, so every seed sees the same data.
     train_per_class: int | None
     test_per_class: int | None
-    # Hidden width r of the CLIP adapter: the embedded profiles use 2 for 10 classes, to keep the
-    # paper's classes-per-unit regime (16 units for 100-256 classes; docs/ARCHITECTURE.md §3).
-    hidden: int
     # Experiment seeds; results are averaged over them (paper: 42, 34, 3407).
     seeds: tuple[int, ...]
+    # Hidden width r of the CLIP adapter; None = the rule of `for_dataset`, which keeps the paper's
+    # classes per unit (16 units for 100-256 classes; 2 for a 10-class dataset; docs/ARCHITECTURE.md §3).
+    hidden: int | None = None
+    # A user's own datasets, "NAME=PATH" each (`t2w run --data`), registered as user-NAME (data.py).
+    user_data: tuple[str, ...] = ()
     data_seed: int = 0
     # Feature-extraction batch size; "auto" device picks CUDA when present.
     batch_size: int = 64
@@ -36,7 +38,8 @@ class Profile:
     grid_per_class: int = 4
     # Model zoo (§4.1, App. B.3). Paper: 12,000 tasks, k ~ U{8, 32}, stage 1 one epoch, stage 2 32
     # epochs; the Universal Model (§4.2) Adam 3e-4 for 200 epochs. A 10-class dataset has only
-    # 1,012 distinct tasks with 2 <= k <= 9, so the embedded profiles take k from 2 to 9.
+    # 1,012 distinct tasks with 2 <= k <= 9, so the embedded profiles take k from 2 to 9. A dataset
+    # with fewer classes gets these clamped by `for_dataset`.
     zoo_tasks: int = 12_000
     zoo_k: tuple[int, int] = (8, 32)
     # The paper's stage 1 is one epoch of CIFAR-100 (~390 Adam steps); one epoch of a small dataset
@@ -129,7 +132,6 @@ PROFILES: dict[str, Profile] = {
         image_size=64,
         train_per_class=40,
         test_per_class=20,
-        hidden=2,
         seeds=(42,),
         grid_per_class=2,
         zoo_tasks=120,
@@ -171,7 +173,6 @@ PROFILES: dict[str, Profile] = {
         image_size=112,
         train_per_class=500,
         test_per_class=200,
-        hidden=2,
         seeds=(42, 34, 3407),
         zoo_tasks=1000,
         zoo_k=(2, 9),
@@ -206,11 +207,54 @@ PROFILES: dict[str, Profile] = {
         image_size=224,
         train_per_class=None,
         test_per_class=None,
-        hidden=16,
         seeds=(42, 34, 3407),
         batch_size=256,
     ),
 }
+
+
+# for_dataset's rule for r: one hidden unit per this many classes, between 2 and 16 units.
+CLASSES_PER_UNIT = 6
+HIDDEN_RANGE = (2, 16)
+# The held-out-classes zoo needs enough classes left for its seen tasks.
+MIN_CLASSES_HELDOUT = 8
+
+
+def for_dataset(profile: Profile, num_classes: int) -> Profile:
+    """The profile's settings for one dataset of `num_classes` classes, by one rule for every
+    dataset, built-in or a user's (fields the user set explicitly are kept when they fit):
+    - r (`hidden`, when None): round(C / CLASSES_PER_UNIT) within HIDDEN_RANGE: 2 for 10 classes,
+      16 for 100-256 (the paper's), so a universal head stays capacity-limited as in the paper;
+    - the k range: clamped to [2, C - 1] (a task is a strict subset of the classes);
+    - tasks: at most the number of distinct tasks that k range allows;
+    - the held-out-classes zoo: off below MIN_CLASSES_HELDOUT classes;
+    - fusion: two disjoint tasks whose union still lies in the k range."""
+    from .subtasks import count_tasks
+
+    if num_classes < 3:
+        raise ValueError(f"a dataset of {num_classes} class(es) has no sub-tasks; at least 3 classes are needed")
+    lo, hi = HIDDEN_RANGE
+    hidden = profile.hidden if profile.hidden is not None else min(hi, max(lo, round(num_classes / CLASSES_PER_UNIT)))
+    k_max = min(profile.zoo_k[1], num_classes - 1)
+    k_min = min(max(2, profile.zoo_k[0]), k_max)
+    tasks = min(profile.zoo_tasks, count_tasks(num_classes, k_min, k_max))
+    heldout = profile.heldout_split_classes if num_classes >= MIN_CLASSES_HELDOUT else 0
+    return dataclasses.replace(profile, hidden=hidden, zoo_k=(k_min, k_max), zoo_tasks=tasks,
+                               heldout_split_classes=heldout, fusion_k=max(1, min(profile.fusion_k, k_max // 2)))
+
+
+def data_overrides(entries: list[str]) -> dict:
+    """The profile overrides of `t2w run --data NAME=PATH ...`: the user's datasets replace the
+    profile's (data.register_user_dataset checks each entry)."""
+    from .data import USER_PREFIX, parse_user_data
+
+    if not entries:
+        return {}
+    parsed = [parse_user_data(e) for e in entries]
+    names = [n for n, _ in parsed]
+    if len(set(names)) < len(names):
+        raise ValueError(f"--data names repeat: {names}")
+    return {"user_data": tuple(f"{n}={p}" for n, p in parsed), "datasets": tuple(USER_PREFIX + n for n in names)}
 
 
 def heldout_zoo_profile(profile: Profile) -> Profile:

@@ -9,6 +9,7 @@ default). The first failing cell stops the run with an error naming the notebook
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ import papermill
 from papermill.exceptions import PapermillExecutionError
 
 from .cache import atomic_write_text
+from .data import check_available, register_user_dataset
 from .profiles import get_profile, typed_overrides
 from .results import write_results
 
@@ -45,13 +47,19 @@ def pipeline_notebooks(directory: Path = REPO / "notebooks", only: list[str] | N
 def run_pipeline(profile: str, *, notebooks_dir: Path = REPO / "notebooks", run_dir: Path | None = None,
                  artifacts: Path = REPO / "artifacts", figures: Path | None = None, data_root: str = "",
                  only: list[str] | None = None, overrides: dict | list[str] | None = None,
-                 log_output: bool = True) -> dict[str, float]:
+                 log_output: bool = True, threads: int | None = None) -> dict[str, float]:
     """Execute the pipeline for `profile` with profile `overrides` (typed against the Profile
     fields); returns seconds per notebook (also saved as timings.json). The executed notebooks go
     to `run_dir` (default: figures/<profile>/notebooks, beside the figures they made), and a whole
     run (no `only`) ends by assembling the figures folder's RESULTS.md."""
     overrides = typed_overrides(overrides)
-    get_profile(profile, **overrides)  # fail on an unknown profile or field before starting any kernel
+    resolved = get_profile(profile, **overrides)  # fail on an unknown profile or field before starting any kernel
+    user = [register_user_dataset(entry) for entry in resolved.user_data]
+    check_available([d for d in resolved.datasets if d in user])  # a user's folders, checked before any kernel
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"--threads {threads}: give a positive number of CPU threads")
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
     figures = Path(figures or REPO / "figures" / profile).resolve()
     run_dir = Path(run_dir or figures / "notebooks").resolve()
     params = {"PROFILE": profile, "ARTIFACTS": str(Path(artifacts).resolve()), "FIGURES": str(figures),
@@ -75,7 +83,7 @@ def run_pipeline(profile: str, *, notebooks_dir: Path = REPO / "notebooks", run_
         timings[nb.stem] = round(time.perf_counter() - start, 1)
         print(f"[t2w] {nb.name} done in {timings[nb.stem]:.1f} s", flush=True)
     atomic_write_text(run_dir / "timings.json", json.dumps({"profile": profile, "overrides": params["OVERRIDES"],
-                                                            "seconds": timings}, indent=1))
+                                                            "threads": threads, "seconds": timings}, indent=1))
     if not only:
         write_results(figures, run_dir)
     return timings

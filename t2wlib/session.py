@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .cache import TensorCache
 from .plotting import FigureWriter
-from .profiles import Profile, get_profile, typed_overrides
+from .profiles import Profile, for_dataset, get_profile, typed_overrides
 from .runtime import resolve_device
 
 
@@ -32,13 +32,21 @@ class Session:
         self.device = resolve_device(self.profile.device)
         self.cache = TensorCache(self.artifacts / "cache")
         self.seed = self.profile.seeds[0]  # the applications (05-09) use the first seed's generator
-        self.out = self.writer(self.profile.seeds)
+        from .data import register_user_dataset
+
+        for entry in self.profile.user_data:  # a user's folders, by name, in this kernel too
+            register_user_dataset(entry)
         self._datasets = {name: DatasetRun(self, name) for name in self.profile.datasets}
 
     def __repr__(self) -> str:
         changed = ", ".join(f"{k}={v!r}" for k, v in self.overrides.items()) or "none"
         return (f"Session(profile {self.profile.name!r}, overrides: {changed}; device {self.device}; datasets "
                 f"{', '.join(self.profile.datasets)}; artifacts {self.artifacts}; figures {self.figures})")
+
+    @functools.cached_property
+    def out(self) -> FigureWriter:
+        """The figure writer for outputs made with all the profile's seeds (made on first use)."""
+        return self.writer(self.profile.seeds)
 
     def writer(self, seeds) -> FigureWriter:
         """A figure writer for outputs made with `seeds`, recording this run in their provenance."""
@@ -63,11 +71,22 @@ class Session:
 
         return profile_features(self.profile, dataset, split, self.backbone, self.cache, self.data_root, self.device)
 
+    def dataset(self, name: str) -> DatasetRun:
+        if name not in self._datasets:
+            raise KeyError(f"dataset {name!r} is not in this run; its datasets: {', '.join(self._datasets)}")
+        return self._datasets[name]
+
+    def zoo_dir(self, dataset: str, profile: Profile | None = None) -> Path:
+        """Where the pipeline keeps the zoo of `dataset` (with `profile`: e.g. the held-out one)."""
+        from .zoo import zoo_path
+
+        return zoo_path(self.artifacts, profile or self.profile, self.dataset(dataset).identity)
+
     def zoo(self, dataset: str, profile: Profile | None = None):
         """The verified zoo the pipeline built for `dataset` (with `profile`: e.g. the held-out one)."""
-        from .zoo import load_zoo, zoo_path
+        from .zoo import load_zoo
 
-        return load_zoo(zoo_path(self.artifacts, profile or self.profile, dataset))
+        return load_zoo(self.zoo_dir(dataset, profile))
 
     def generator_dir(self, zoo, variant: str = "prompt", seed: int | None = None) -> Path:
         from .generator_training import generator_path
@@ -92,6 +111,18 @@ class DatasetRun:
 
     session: Session
     name: str
+
+    @functools.cached_property
+    def identity(self):
+        """data.DatasetIdentity: class count and content digest of both splits."""
+        from .data import dataset_identity
+
+        return dataset_identity(self.name, self.session.data_root)
+
+    @functools.cached_property
+    def profile(self) -> Profile:
+        """The session's profile resolved for this dataset's number of classes (profiles.for_dataset)."""
+        return for_dataset(self.session.profile, self.identity.num_classes)
 
     @functools.cached_property
     def zoo(self):

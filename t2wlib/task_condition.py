@@ -63,20 +63,40 @@ OWN_DESCRIPTIONS = {
 }
 
 
+def class_descriptions(class_names: list[str], wnids: list[str] | None = None,
+                       given: list[str | None] | None = None) -> list[tuple[str, str]]:
+    """T2W-NL text and where it came from, per class, first found of: `given` (the user's own
+    descriptions, used as written), the project's own wording, the WordNet synset `wnids` names
+    (TinyImageNet), the WordNet sense `wordnet.choose_senses` picks with the other classes as
+    context, the template."""
+    for what, values in (("wnids", wnids), ("descriptions", given)):
+        if values is not None and len(values) != len(class_names):
+            raise ValueError(f"{len(values)} {what} for {len(class_names)} class names")
+    senses = wordnet.choose_senses(class_names) if wordnet.available() else [None] * len(class_names)
+    out = []
+    for i, name in enumerate(class_names):
+        if given is not None and given[i]:
+            out.append((given[i], "the dataset's descriptions file"))
+        elif name in OWN_DESCRIPTIONS:
+            out.append((_sentence(name, OWN_DESCRIPTIONS[name]), "the project's own wording"))
+        elif wnids is not None and wordnet.available():
+            out.append((_sentence(name, wordnet.gloss_at(int(wnids[i][1:]))), f"WordNet synset {wnids[i]}"))
+        elif senses[i] is not None:
+            out.append((_sentence(name, senses[i].synset.gloss), senses[i].describe()))
+        else:
+            out.append((TEMPLATE.format(name), "the template (no WordNet sense)"))
+    return out
+
+
+def _sentence(class_name: str, gloss: str) -> str:
+    return f"A photo of {class_name}, {gloss.split(';')[0].strip()}."
+
+
 def describe(class_name: str, wnid: str | None = None) -> str:
-    """T2W-NL text for one class: the project's own wording, else a WordNet gloss (the synset
-    itself for a wnid like TinyImageNet's, the most frequent depictable sense otherwise), else the template."""
-    gloss = OWN_DESCRIPTIONS.get(class_name)
-    if gloss is None and wordnet.available():
-        gloss = wordnet.gloss_at(int(wnid[1:])) if wnid else wordnet.image_class_gloss(class_name)
-    if gloss is None:
-        return TEMPLATE.format(class_name)
-    gloss = gloss.split(";")[0].strip()  # the definition, without usage examples
-    return f"A photo of {class_name}, {gloss}."
+    """T2W-NL text for one class on its own (no other classes as context; `class_descriptions`)."""
+    return class_descriptions([class_name], None if wnid is None else [wnid])[0][0]
 
 
-def descriptions(class_names: list[str], wnids: list[str] | None = None) -> list[str]:
-    """T2W-NL texts for a list of classes (wnids, when given, pick the exact WordNet synset)."""
-    if wnids is not None and len(wnids) != len(class_names):
-        raise ValueError(f"{len(wnids)} wnids for {len(class_names)} class names")
-    return [describe(c, None if wnids is None else wnids[i]) for i, c in enumerate(class_names)]
+def descriptions(class_names: list[str], wnids: list[str] | None = None, given: list[str | None] | None = None) -> list[str]:
+    """T2W-NL texts for the classes of one dataset (`class_descriptions` without the sources)."""
+    return [text for text, _ in class_descriptions(class_names, wnids, given)]

@@ -38,10 +38,12 @@ from .cache import (CacheCorruptionWarning, CorruptArtifactError, atomic_write_t
 from .distributed import barrier, rank_world
 from .head import CLIPAdapter, HeadSpec, task_accuracy, unflatten
 from .head_training import HeadTrainConfig, train_heads
+from .profiles import for_dataset
 from .task_condition import fuse_features
 from .subtasks import TaskSet, sample_tasks
 
 if TYPE_CHECKING:  # annotations only: loading a zoo needs no image stack
+    from .data import DatasetIdentity
     from .features import FeatureSet
 
 FORMAT = "t2w-zoo/2"
@@ -78,19 +80,22 @@ class ZooConfig:
         return self.seed * 1_000_003 + task_id
 
 
-def zoo_path(artifacts: str | Path, profile, dataset: str) -> Path:
-    """Where the pipeline keeps the zoo of `dataset` for a profile (t2wlib.profiles.Profile): the
-    folder name carries a digest of everything the zoo depends on, so a changed profile builds a
-    new zoo instead of mixing with an old one."""
-    inputs = {"format": FORMAT, "zoo": zoo_config(profile).to_json(),
+def zoo_path(artifacts: str | Path, profile, identity: DatasetIdentity) -> Path:
+    """Where the pipeline keeps the zoo of a dataset (`data.dataset_identity`) for a profile
+    (t2wlib.profiles.Profile, resolved for the dataset by `profiles.for_dataset` here): the folder
+    name carries a digest of everything the zoo depends on, the data's content included, so a
+    changed profile or changed images build a new zoo instead of reusing an old one."""
+    inputs = {"format": FORMAT, "zoo": zoo_config(for_dataset(profile, identity.num_classes)).to_json(),
               "features": [profile.backbone, profile.text_encoder, profile.image_size, profile.train_per_class,
-                           profile.test_per_class, profile.data_seed]}
-    return Path(artifacts) / "zoo" / profile.name / f"{dataset}-{key_digest(inputs)[:10]}"
+                           profile.test_per_class, profile.data_seed], "data": identity.digest}
+    return Path(artifacts) / "zoo" / profile.name / f"{identity.name}-{key_digest(inputs)[:10]}"
 
 
 def zoo_config(profile, seed: int | None = None) -> ZooConfig:
-    """The ZooConfig a profile (t2wlib.profiles.Profile) asks for; the zoo is part of the data, so
-    its seed defaults to the profile's data seed, not the experiment seeds."""
+    """The ZooConfig a profile resolved for one dataset (`profiles.for_dataset`) asks for; the zoo
+    is part of the data, so its seed defaults to the profile's data seed, not the experiment seeds."""
+    if profile.hidden is None:
+        raise ValueError("zoo_config needs a profile resolved for its dataset: profiles.for_dataset(profile, C)")
     seed = profile.data_seed if seed is None else seed
     stage = HeadTrainConfig(epochs=profile.stage2_epochs, lr=profile.zoo_lr, batch_size=profile.zoo_batch_size)
     return ZooConfig(num_tasks=profile.zoo_tasks, k_range=tuple(profile.zoo_k), hidden=profile.hidden,

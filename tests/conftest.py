@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from t2wlib.data import DESCRIPTIONS_FILE
+
 # Real WordNet ids, so that T2W-NL descriptions resolve exactly (TinyImageNet classes are synsets).
 TINY_WNIDS = {"n01443537": "goldfish, Carassius auratus", "n01629819": "European fire salamander, Salamandra salamandra",
               "n02123045": "tabby, tabby cat"}
@@ -95,6 +97,35 @@ def folder_root(tmp_path_factory) -> Path:
             for i in range(n):
                 _image(rng).save(root / split / cls / f"{i}.png")
     return root
+
+
+COLOURS = {"red_apple": (200, 30, 30), "green_leaf": (40, 170, 60), "blue_cup": (40, 60, 200),
+           "yellow_lemon": (230, 210, 40), "black_cat": (20, 20, 20), "white_plate": (235, 235, 235)}
+COLOUR_DESCRIPTIONS = {name.replace("_", " "): f"a photo of something {name.split('_')[0]}, namely a {name.split('_')[1]}"
+                       for name in COLOURS}
+
+
+def _write_colour_folder(root: Path, train: int = 12, test: int = 6, seed: int = 0, split: bool = True) -> Path:
+    """A tiny real-format image set: one flat colour per class with a random square, as PNGs in
+    root/{train,test}/<class>/ (or root/<class>/ with split=False), and a descriptions.txt."""
+    rng = np.random.default_rng(seed)
+    for name, colour in COLOURS.items():
+        for part, n in (("train", train), ("test", test)):
+            folder = root / part / name if split else root / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                img = np.clip(np.array(colour) + rng.normal(0, 12, (32, 32, 3)), 0, 255).astype(np.uint8)
+                x, y = rng.integers(0, 20, 2)
+                img[y:y + 10, x:x + 10] = rng.integers(0, 256, 3)
+                Image.fromarray(img).save(folder / f"{part}_{i}.png")
+    (root / DESCRIPTIONS_FILE).write_text("# my own words\n" + "".join(f"{k}: {v}\n" for k, v in COLOUR_DESCRIPTIONS.items()))
+    return root
+
+
+@pytest.fixture(scope="session")
+def colour_folder():
+    """Writes a user's image set: `colour_folder(root, train=12, test=6, seed=0, split=True) -> root`."""
+    return _write_colour_folder
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:

@@ -106,9 +106,8 @@ def test_tinyimagenet_train_folders_and_flat_val(tiny_root):
     assert test.image(0).size == (64, 64)
 
 
-def test_user_image_folder(folder_root):
-    data.register_image_folder("my-objects", folder_root)
-    train = load_split("my-objects", "train")
+def test_image_folder_with_a_root(folder_root):
+    train = load_split("imagefolder", "train", folder_root)
     assert train.class_names == ["red panda", "teapot"] and len(train) == 8
     assert len(load_split("imagefolder", "test", folder_root)) == 4
 

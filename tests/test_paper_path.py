@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from t2wlib.profiles import for_dataset, get_profile
 from t2wlib.runtime import RANDOM_WEIGHTS_FOR_TESTS
 
 CLASSES = ["apple", "aquarium_fish", "palm_tree", "otter"]
@@ -62,5 +63,6 @@ def test_paper_profile_01_to_03_on_fixture_data(cifar_colours, tmp_path, monkeyp
     assert all(e["profile"] == "paper" and e["overrides"]["zoo_tasks"] == 10 for e in provenance.values())
     zoo = next((tmp_path / "artifacts" / "zoo" / "paper").glob("cifar100-*"))
     config = json.loads((zoo / "config.json").read_text())
-    assert config["spec"] == {"feature_dim": 512, "hidden": 16, "embed_dim": 512}  # ResNet-18, r = 16, CLIP
+    # ResNet-18, CLIP; r by the rule for the fixture's 4 classes (16 for CIFAR-100's 100: test_user_data.py)
+    assert config["spec"] == {"feature_dim": 512, "hidden": for_dataset(get_profile("paper"), 4).hidden, "embed_dim": 512}
     assert config["source"]["backbone"] == "resnet18" and config["source"]["text_encoder"] == "clip-vit-b-32"

@@ -177,3 +177,42 @@ def test_set_overrides_reach_the_notebooks_and_their_provenance(smoke_run, tmp_p
     assert cli.main(["run", "--profile", "smoke", "--set", "zoo_taks=60", "--run-dir", str(tmp_path / "no")]) == 2
     assert "unknown profile field(s) ['zoo_taks']; fields: " in capsys.readouterr().err
     assert not (tmp_path / "no").exists()
+
+
+@pytest.mark.pipeline
+def test_run_on_a_users_folder_to_its_own_table1(tmp_path, colour_folder, capsys):
+    """`t2w run --data mine=FOLDER` on a folder written here: 01-03 end to end, the user's
+    descriptions in the T2W-NL texts, calibrated classifiers from the user's generator."""
+    from conftest import COLOUR_DESCRIPTIONS
+    from t2wlib import cli
+    from t2wlib.classifier import Classifier
+    from t2wlib.zoo import load_zoo
+
+    folder = colour_folder(tmp_path / "mine")
+    art, figs = tmp_path / "artifacts", tmp_path / "figures"
+    code = cli.main(["run", "--profile", "smoke", "--data", f"mine={folder}", "--only", "01", "02", "03", "--quiet",
+                     "--threads", "2", "--artifacts", str(art), "--figures", str(figs), "--run-dir", str(tmp_path / "nb")])
+    assert code == 0, capsys.readouterr().err[-3000:]
+    table1 = pd.read_csv(figs / "table1.csv")
+    assert set(table1.dataset) == {"user-mine"} and {"T2W-CLIP", "T2W-NL", "Universal Model"} <= set(table1.method)
+    texts = pd.read_csv(figs / "class_texts.csv")
+    assert texts.description.tolist() == [COLOUR_DESCRIPTIONS[c] for c in texts["class"]]
+    zoo = load_zoo(next((art / "zoo" / "smoke").glob("user-mine-*")))
+    assert zoo.config.k_range == (2, 5) and zoo.spec.hidden == 2 and len(zoo.tasks) == 56  # for_dataset's rule, 6 classes
+    assert zoo.source["class_texts"]["description"] == texts.description.tolist()
+    assert not torch.allclose(zoo.task_text["v_c/description"], zoo.task_text["v_c/prompt"])
+    calibration = pd.read_csv(figs / "calibration.csv")
+    assert (calibration.temperature > 0).all() and calibration.ece_after.between(0, 1).all()
+    provenance = json.loads((figs / "provenance.json").read_text())
+    assert all(e["overrides"]["user_data"] == [f"mine={folder}"] for e in provenance.values())
+    assert json.loads((tmp_path / "nb" / "timings.json").read_text())["threads"] == 2
+    head = tmp_path / "head.safetensors"
+    assert cli.main(["generate", "--profile", "smoke", "--artifacts", str(art), "--dataset", "user-mine", "--data",
+                     f"mine={folder}", "--classes", "red apple,blue cup,black cat", "--out", str(head)]) == 0
+    assert "calibrated with temperature" in capsys.readouterr().out
+    clf = Classifier.load(head)
+    assert clf.temperature == pytest.approx(float(calibration.temperature.iloc[0]))
+    image = next((folder / "test" / "blue_cup").iterdir())
+    assert cli.main(["predict", "--classifier", str(head), str(image)]) == 0
+    _, label, probability = capsys.readouterr().out.strip().split("\t")
+    assert label in {"red apple", "blue cup", "black cat"} and 0 < float(probability) <= 1

@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from t2wlib import cli
-from t2wlib.profiles import PROFILES, get_profile
+from t2wlib.profiles import PROFILES, for_dataset, get_profile
 from t2wlib.runner import PipelineError, pipeline_notebooks, run_pipeline
 
 
@@ -16,7 +16,7 @@ def test_profiles():
     assert set(PROFILES) == {"smoke", "cpu", "paper"}
     paper = get_profile("paper")
     assert paper.datasets == ("cifar100", "caltech256", "tinyimagenet") and paper.seeds == (42, 34, 3407)
-    assert paper.hidden == 16 and paper.backbone == "resnet18" and paper.text_encoder == "clip-vit-b-32"
+    assert for_dataset(paper, 100).hidden == 16 and paper.backbone == "resnet18" and paper.text_encoder == "clip-vit-b-32"
     assert get_profile("cpu", hidden=4).hidden == 4
     with pytest.raises(KeyError, match="unknown profile 'gpu'"):
         get_profile("gpu")
@@ -85,7 +85,7 @@ def test_overrides_are_typed_against_the_profile(given, expected):
     (["name=cpu"], r"unknown profile field\(s\) \['name'\]"),
     (["zoo_tasks"], "--set 'zoo_tasks' is not key=value"),
     (["gen_augment=1"], "gen_augment is bool; 1 is not one"),
-    (["hidden=None"], "hidden is int; 'None' is not one"),
+    (["ddim_steps=None"], "ddim_steps is int; 'None' is not one"),
 ])
 def test_bad_overrides_are_refused_naming_field_and_value(given, message):
     from t2wlib.profiles import typed_overrides

@@ -85,7 +85,7 @@ def test_descriptions():
     goldfish = task_condition.descriptions(["goldfish"], ["n01443537"])[0]
     assert "freshwater fishes" in goldfish
     assert "mammal" in task_condition.describe("otter")  # the animal, not WordNet's first sense (its fur)
-    assert task_condition.describe("zqxv unknown") == "A photo of zqxv unknown"
+    assert task_condition.describe("zqxv qwrtz") == "A photo of zqxv qwrtz"  # neither word in WordNet
     with pytest.raises(ValueError, match="wnids"):
         task_condition.descriptions(["a", "b"], ["n01443537"])
 
