@@ -17,6 +17,7 @@ import time
 
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
 from .baselines import HyperNetwork, hypernetwork_heads, retrieve_heads, train_hypernetwork
 from .evaluate import head_scores
@@ -84,12 +85,16 @@ def evaluate_methods(zoos: dict[str, Zoo], tests: dict[str, FeatureSet], gens: d
     split name -> function zoo -> task ids. Returns per-task scores (one row per dataset, split,
     method, seed, task) and the heads, keyed (dataset, split, method, seed)."""
     frames, heads = [], {}
+    bar = tqdm(total=len(zoos) * len(splits), desc="scoring", unit="split")
     for name, z in zoos.items():
         g = {(v, s): gen for (n, v, s), gen in gens.items() if n == name}
         h = {(v, s): net for (n, v, s), net in nets.items() if n == name}
         for split, pick in splits.items():
+            bar.set_postfix_str(f"{name}/{split}")
             ids = pick(z)
             found = method_heads(z, ids, g, h, ddim_steps)
             frames.append(score_methods(z, tests[name], ids, found, dataset=name, split=split))
             heads.update({(name, split, method, seed): theta for (method, seed), theta in found.items()})
+            bar.update()
+    bar.close()
     return pd.concat(frames, ignore_index=True), heads

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
+from tqdm.auto import tqdm
 
 from .cache import (CacheCorruptionWarning, CorruptArtifactError, atomic_write_text, key_digest, load_checked,
                     read_json_checked, save_checked, sha256_file, write_json_checked, write_json_once)
@@ -188,7 +189,8 @@ def build_zoo(directory: str | Path, cfg: ZooConfig, train: FeatureSet, test: Fe
     theta0 = load_checked(directory / "stage1.safetensors", expect={"artifact": "stage1"})[0]["theta"]
 
     plan = shard_plan(tasks, cfg.shard_size)
-    for s in range(rank, len(plan), world):
+    mine = range(rank, len(plan), world)
+    for s in tqdm(mine, desc=f"zoo shards {directory.name}", unit="shard", disable=not progress or rank != 0):
         ids = plan[s]
         path = directory / "shards" / f"shard_{s:05d}.safetensors"
         start = time.perf_counter()
