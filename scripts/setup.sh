@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-time setup on a fresh Debian machine (or any machine with Python >= 3.10 and pip).
-#   - Debian data packages when apt is available: Fashion-MNIST and the WordNet 3.0 database.
+#   - Debian data packages when apt is available: Fashion-MNIST, the WordNet 3.0 database and two emoji fonts.
 #   - A virtual environment .venv with torch==2.14.1 / torchvision==0.29.1 (see docs/ARCHITECTURE.md §4: never
 #     the CPU-only torch 2.13 file with a CUDA torchvision) and t2wlib with its extras.
 # Idempotent: finished steps are skipped, so a second run costs seconds.
@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 TORCH_PINS=("torch==2.14.1" "torchvision==0.29.1")
-APT_PACKAGES=(dataset-fashion-mnist wordnet-base)
+APT_PACKAGES=(dataset-fashion-mnist wordnet-base fonts-noto-color-emoji fonts-symbola)
 
 log() { printf '[setup] %s\n' "$*"; }
 
@@ -28,7 +28,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
       || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; } \
-      || log "WARNING: could not install ${missing[*]}; Fashion-MNIST will need a download and T2W-NL falls back to the project's own descriptions"
+      || log "WARNING: could not install ${missing[*]}; Fashion-MNIST will need a download, T2W-NL falls back to the project's own descriptions and the emoji datasets are unavailable"
   fi
 else
   log "Debian data packages present"

@@ -253,6 +253,29 @@ def _digits(split: str, root: Path | None) -> ImageSplit:
     return ImageSplit("digits", split, DIGIT_CLASSES, d.target[idx].astype(np.int64), array=images[idx])
 
 
+# --- rendered emoji (emoji.py) ----------------------------------------------------------------------
+
+# The many-class embedded dataset, and a 20-class version of it for the smoke profile. Both render
+# once into the data root (or artifacts/data) and are read back from there.
+EMOJI_DATASETS = {"emoji": dict(classes=300, train_per_class=40, test_per_class=20),
+                  "emoji-tiny": dict(classes=20, train_per_class=20, test_per_class=10)}
+
+
+def _emoji(name: str, split: str, root: Path | None) -> ImageSplit:
+    from . import emoji
+
+    cfg = emoji.EmojiConfig(**EMOJI_DATASETS[name])
+    try:
+        images, labels, names = emoji.load_rendered(cfg, split, root or Path("artifacts") / "data")
+    except FileNotFoundError as err:  # a font package is missing: the message names it
+        raise DatasetNotFoundError(str(err)) from None
+    return ImageSplit(name, split, names, labels, array=images)
+
+
+for _name in EMOJI_DATASETS:
+    DATASETS.register(_name, lambda split, root, _name=_name: _emoji(_name, split, root))
+
+
 # --- CIFAR-100 ------------------------------------------------------------------------------------
 
 class _ArrayUnpickler(pickle.Unpickler):
