@@ -19,6 +19,7 @@ def study_session(description: str, script: str) -> tuple[Session, list[str]]:
     parser.add_argument("--set", action="append", metavar="FIELD=VALUE", default=[], help="profile overrides")
     parser.add_argument("--datasets", nargs="+", help="default: the profile's datasets")
     parser.add_argument("--artifacts", default=str(REPO / "artifacts"))
+    parser.add_argument("--figures", help="default: figures/<profile>")
     args = parser.parse_args()
-    session = Session(args.profile, args.artifacts, REPO / "figures" / args.profile, "", args.set, script)
+    session = Session(args.profile, args.artifacts, args.figures or REPO / "figures" / args.profile, "", args.set, script)
     return session, args.datasets or list(session.profile.datasets)

@@ -261,19 +261,26 @@ EMOJI_DATASETS = {"emoji": dict(classes=300, train_per_class=40, test_per_class=
                   "emoji-tiny": dict(classes=20, train_per_class=20, test_per_class=10)}
 
 
-def _emoji(name: str, split: str, root: Path | None) -> ImageSplit:
-    from . import emoji
+def register_emoji_dataset(name: str, **config) -> None:
+    """Register rendered emoji (emoji.EmojiConfig fields as keywords) as dataset `name`."""
+    from .emoji import EmojiConfig
 
-    cfg = emoji.EmojiConfig(**EMOJI_DATASETS[name])
+    cfg = EmojiConfig(**config)
+    DATASETS.register(name, lambda split, root: _emoji(name, cfg, split, root))
+
+
+def _emoji(name: str, cfg, split: str, root: Path | None) -> ImageSplit:
+    from .emoji import load_rendered
+
     try:
-        images, labels, names = emoji.load_rendered(cfg, split, root or Path("artifacts") / "data")
+        images, labels, names = load_rendered(cfg, split, root or Path("artifacts") / "data")
     except FileNotFoundError as err:  # a font package is missing: the message names it
         raise DatasetNotFoundError(str(err)) from None
     return ImageSplit(name, split, names, labels, array=images)
 
 
-for _name in EMOJI_DATASETS:
-    DATASETS.register(_name, lambda split, root, _name=_name: _emoji(_name, split, root))
+for _name, _config in EMOJI_DATASETS.items():
+    register_emoji_dataset(_name, **_config)
 
 
 # --- CIFAR-100 ------------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import pytest
+
 from t2wlib.profiles import get_profile
 
 
@@ -33,3 +35,21 @@ def test_scaling_points_vary_one_thing_each_at_the_profiles_step_budget():
         assert train == n and abs(prof.gen_epochs * (train // prof.gen_batch_size) - 1000) <= 10
     assert dataclasses.replace(profile, **points["steps 2000"]).gen_epochs == 2 * profile.gen_epochs
     assert points["model cpu-base"] == {"dit": "cpu-base"}
+
+
+def test_emoji_regime_reads_the_regime_on_seen_tasks(tmp_path, monkeypatch):
+    """The calibration script end to end on a tiny rendering (the real candidates take minutes)."""
+    import json
+
+    regime = _script("emoji_regime")
+    monkeypatch.setattr(regime, "CANDIDATES", {"tiny": dict(classes=12, train_per_class=6, test_per_class=3)})
+    monkeypatch.setattr(regime, "REGIME_OVERRIDES", {"zoo_tasks": 30, "zoo_k": (8, 32)})
+    monkeypatch.setattr(sys, "argv", ["emoji_regime.py", "--profile", "smoke", "--artifacts", str(tmp_path / "a"),
+                                      "--figures", str(tmp_path / "f")])
+    regime.main()
+    (row,) = json.loads((tmp_path / "f" / "emoji_regime.json").read_text())
+    assert row["classes"] == 12 and row["k"] == "8-11" and row["r"] == 2 and row["images"] == 12 * 9
+    assert 0 <= row["linear_probe"] <= 1 and row["seen_tasks"] > 0
+    assert row["gap_pt"] == pytest.approx(100 * (row["trained_heads_seen"] - row["universal_seen"]))
+    provenance = json.loads((tmp_path / "f" / "provenance.json").read_text())
+    assert provenance["emoji_regime.md"]["notebook"] == "scripts/emoji_regime.py"
