@@ -121,6 +121,10 @@ class T2WGenerator:
             raise ValueError("text vector v_c holds NaN or inf values; check the text embeddings")
         if not math.isfinite(guidance):
             raise ValueError(f"guidance scale {guidance} is not a finite number; allowed: any finite value (1 = off)")
+        if guidance != 1.0 and not self.config.train.get("text_dropout", 0.0) > 0:
+            raise ValueError(f"guidance scale {guidance} needs a generator trained with text dropout (its null text is "
+                             "otherwise never trained); this one was trained with text_dropout = 0: allowed: 1 (off), "
+                             "or retrain with `--set text_dropout=0.1`")
         if sampler == "ddim" and not 1 <= steps <= self.diffusion.num_steps:  # (t_start clips them below)
             raise ValueError(f"DDIM steps {steps} out of range; allowed: 1 to {self.diffusion.num_steps}")
         if (start is None) != (t_start is None):

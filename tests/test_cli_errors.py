@@ -139,6 +139,8 @@ ERROR_CASES = [
      r"--guidance nan is not a finite number"),
     ("guidance-inf", lambda w, t: _generate(w / "gen", t / "o", "--classes", "a,b", "--guidance", "inf"),
      r"--guidance inf is not a finite number"),
+    ("guidance-untrained", lambda w, t: _generate(w / "gen", t / "o", "--classes", "a,b", "--guidance", "2"),
+     r"guidance scale 2.0 needs a generator trained with text dropout"),
     ("mixed-descriptions", lambda w, t: _generate(w / "gen", t / "o", "--classes-file", str(
         _classes_file(t, "bag: a thing to carry\ncoat\n"))), r"mixes 'name: description' lines with bare names"),
     ("unicode-duplicates", lambda w, t: _generate(w / "gen", t / "o", "--classes", "Straße,STRASSE"),
