@@ -70,7 +70,6 @@ STYLES = {
     "symbola": FontStyle("symbola", "/usr/share/fonts/truetype/ancient-scripts/Symbola_hint.ttf", 109, False,
                          "apt-get install fonts-symbola"),
 }
-LICENCES = {"noto": "SIL Open Font License 1.1", "openmoji": "CC BY-SA 4.0", "symbola": "its Debian licence (fonts-symbola)"}
 
 
 def style(name: str) -> FontStyle:
