@@ -2,10 +2,12 @@
 
 A head's logits are CLIP's: 100 x cosine similarity, never fitted to be probabilities, so a
 generated head says 0.999 for answers that are wrong. `fit_generator_temperature` samples the
-generator's heads for seen tasks, fits one temperature T on the *train* images of those tasks
+generator's heads for seen tasks, fits one temperature T on those tasks' *test* images
 (softmax(logits / T) minimising the negative log-likelihood), and measures the expected
-calibration error on the *test* images of unseen tasks before and after: the fit never sees an
-unseen task or a test image. The result is `calibration.json` in the generator's folder, which
+calibration error on the unseen tasks before and after: the fit never sees an unseen task. Not
+the train images: the zoo heads the generator imitates were fitted on them, so there a head is
+more accurate than on any new image, and a temperature fitted there sharpens probabilities that
+are already too sharp elsewhere. The result is `calibration.json` in the generator's folder, which
 `text_to_classifier` copies into every classifier file it writes.
 """
 
@@ -77,22 +79,22 @@ def expected_calibration_error(logits: torch.Tensor, labels: torch.Tensor, tempe
     return ece
 
 
-def fit_generator_temperature(generator: T2WGenerator, zoo: Zoo, train: FeatureSet, test: FeatureSet,
-                              fit_tasks: int, steps: int, seed: int) -> dict:
-    """Fit the generator's temperature on its heads for the first `fit_tasks` seen tasks (train
-    images), report ECE and NLL on all unseen tasks (test images) with T = 1 and the fitted T,
-    and write them to the generator folder's calibration.json. Returns that record."""
+def fit_generator_temperature(generator: T2WGenerator, zoo: Zoo, test: FeatureSet, fit_tasks: int, steps: int,
+                              seed: int) -> dict:
+    """Fit the generator's temperature on its heads for the first `fit_tasks` seen tasks, report
+    ECE and NLL on all unseen tasks with T = 1 and the fitted T (test images throughout), and write
+    them to the generator folder's calibration.json. Returns that record."""
     seen, unseen = zoo.tasks.ids("seen")[:fit_tasks], zoo.tasks.ids("unseen")
     variant = generator.config.text_variant
 
     def heads(ids):
         return generator.sample(zoo.task_text[f"v_c/{variant}"][ids], steps=steps, seed=seed)
 
-    fit_logits, fit_labels = task_logits(heads(seen), train, zoo, seen)
+    fit_logits, fit_labels = task_logits(heads(seen), test, zoo, seen)
     temperature = fit_temperature(fit_logits, fit_labels)
     logits, labels = task_logits(heads(unseen), test, zoo, unseen)
     record = {"temperature": temperature,
-              "fitted_on": f"generated heads of {len(seen)} seen tasks, their train images ({len(fit_labels)} rows)",
+              "fitted_on": f"generated heads of {len(seen)} seen tasks, their test images ({len(fit_labels)} rows)",
               "measured_on": f"generated heads of {len(unseen)} unseen tasks, their test images ({len(labels)} rows)",
               "ddim_steps": steps, "seed": seed, "bins": ECE_BINS,
               "ece_before": expected_calibration_error(logits, labels), "ece_after":
