@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from t2wlib.profiles import for_dataset, get_profile
 from t2wlib.runtime import RANDOM_WEIGHTS_FOR_TESTS
 
 CLASSES = ["apple", "aquarium_fish", "palm_tree", "otter"]
@@ -19,7 +18,8 @@ OVERRIDES = ["datasets=cifar100", "image_size=64", "batch_size=16", "zoo_tasks=1
              "stage1_epochs=2", "stage2_epochs=2", "universal_epochs=2", "zoo_batch_size=8",
              "universal_batch_size=8", "dit=tiny", "block_size=128", "diffusion_steps=100", "ddim_steps=5",
              "gen_epochs=2", "gen_batch_size=4", "checkpoint_every=2", "seeds=42", "eval_seen_tasks=4",
-             "trajectory_tasks=1", "heldout_split_classes=0"]
+             "trajectory_tasks=1", "heldout_split_classes=0",
+             "hidden=16"]  # the paper's r, set explicitly: the rule would give 4 classes r = 2
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +63,6 @@ def test_paper_profile_01_to_03_on_fixture_data(cifar_colours, tmp_path, monkeyp
     assert all(e["profile"] == "paper" and e["overrides"]["zoo_tasks"] == 10 for e in provenance.values())
     zoo = next((tmp_path / "artifacts" / "zoo" / "paper").glob("cifar100-*"))
     config = json.loads((zoo / "config.json").read_text())
-    # ResNet-18, CLIP; r by the rule for the fixture's 4 classes (16 for CIFAR-100's 100: test_user_data.py)
-    assert config["spec"] == {"feature_dim": 512, "hidden": for_dataset(get_profile("paper"), 4).hidden, "embed_dim": 512}
+    # ResNet-18, CLIP, and the explicit r = 16 kept by the class-count rule (profiles.for_dataset)
+    assert config["spec"] == {"feature_dim": 512, "hidden": 16, "embed_dim": 512}
     assert config["source"]["backbone"] == "resnet18" and config["source"]["text_encoder"] == "clip-vit-b-32"
