@@ -246,7 +246,8 @@ def for_dataset(profile: Profile, num_classes: int) -> Profile:
 def data_overrides(entries: list[str]) -> dict:
     """The profile overrides of `t2w run --data NAME=PATH ...`: the user's datasets replace the
     profile's (data.register_user_dataset checks each entry)."""
-    from .data import USER_PREFIX, parse_user_data
+    from .data import USER_PREFIX
+    from .user_data import parse_user_data
 
     if not entries:
         return {}

@@ -18,7 +18,8 @@ import papermill
 from papermill.exceptions import PapermillExecutionError
 
 from .cache import atomic_write_text
-from .data import check_available, register_user_dataset
+from .data import check_available
+from .user_data import register_user_dataset
 from .profiles import get_profile, typed_overrides
 from .results import write_results
 

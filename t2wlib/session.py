@@ -32,7 +32,7 @@ class Session:
         self.device = resolve_device(self.profile.device)
         self.cache = TensorCache(self.artifacts / "cache")
         self.seed = self.profile.seeds[0]  # the applications (05-09) use the first seed's generator
-        from .data import register_user_dataset
+        from .user_data import register_user_dataset
 
         for entry in self.profile.user_data:  # a user's folders, by name, in this kernel too
             register_user_dataset(entry)

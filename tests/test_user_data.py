@@ -12,10 +12,11 @@ import torch
 from PIL import Image
 from torch import nn
 
-from t2wlib import cli, data, task_condition, wordnet
+from t2wlib import cli, data, task_condition, user_data, wordnet
 from t2wlib.backbones import Backbone
 from t2wlib.cache import TensorCache
-from t2wlib.data import DatasetNotFoundError, dataset_identity, load_split, register_user_dataset
+from t2wlib.data import DatasetNotFoundError, dataset_identity, load_split
+from t2wlib.user_data import register_user_dataset
 from t2wlib.features import dataset_features
 from t2wlib.profiles import data_overrides, for_dataset, get_profile
 from t2wlib.zoo import zoo_path
@@ -78,7 +79,7 @@ def test_a_changed_image_misses_the_feature_cache_and_a_renamed_class_moves_the_
     assert after.digest != before.digest and zoo_path("a", profile, after) != zoo_path("a", profile, before)
     for part in data.SPLITS:
         shutil.move(root / part / "black_cat", root / part / "black_dog")
-    (root / data.DESCRIPTIONS_FILE).write_text("".join(
+    (root / user_data.DESCRIPTIONS_FILE).write_text("".join(
         f"{k.replace('black cat', 'black dog')}: {v}\n" for k, v in COLOUR_DESCRIPTIONS.items()))
     renamed = dataset_identity(name)
     assert "black dog" in load_split(name, "test").class_names
@@ -101,10 +102,10 @@ def test_descriptions_file_reaches_the_t2w_nl_texts(colours):
 def test_a_bad_descriptions_file_names_the_file(tmp_path, colours, lines, message):
     root = tmp_path / "d"
     shutil.copytree(colours, root)
-    (root / data.DESCRIPTIONS_FILE).write_text(lines)
+    (root / user_data.DESCRIPTIONS_FILE).write_text(lines)
     with pytest.raises(ValueError, match=message) as err:
         load_split(register_user_dataset(f"baddesc{len(lines)}={root}"), "train")
-    assert str(root / data.DESCRIPTIONS_FILE) in str(err.value)
+    assert str(root / user_data.DESCRIPTIONS_FILE) in str(err.value)
 
 
 def _one_line_error(argv, capsys) -> str:
@@ -131,7 +132,7 @@ def test_bad_folders_give_one_line_errors_naming_them(tmp_path, colours, capsys)
     assert "has 1 class(es) (red apple)" in _one_line_error(run + [f"s={single}"], capsys)
     broken = tmp_path / "broken"
     shutil.copytree(colours, broken)
-    (broken / data.DESCRIPTIONS_FILE).unlink()
+    (broken / user_data.DESCRIPTIONS_FILE).unlink()
     bad = broken / "test" / "green_leaf" / "test_0.png"
     bad.write_bytes(b"not a png")
     assert f"unreadable image {bad}" in _one_line_error(run + [f"b={broken}"], capsys)
