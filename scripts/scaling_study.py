@@ -54,7 +54,7 @@ def main() -> None:
             gen, curves = train_generator(path, z, prof, "prompt", seed, device, progress=False)
             train_ids = seen_split(z, prof)[0]
             net = train_hypernetwork(path.with_name(path.name + "-hypernetwork"), z.theta[train_ids], v_c[train_ids],
-                                     gen.tokenizer, train_config(prof, seed))
+                                     gen.tokenizer, train_config(prof, seed, len(train_ids)))
             heads = {"T2W-CLIP": gen.sample(v_c[unseen], steps=prof.ddim_steps, seed=seed),
                      "Hypernetwork-CLIP": hypernetwork_heads(net, v_c[unseen], gen.tokenizer)}
             for method, theta in heads.items():

@@ -49,7 +49,8 @@ def ablation_profile(profile, variant: str):
         raise KeyError(f"unknown ablation {variant!r}; available: {', '.join(ABLATIONS)}")
     epochs = profile.gen_epochs if profile.ablation_epochs is None else profile.ablation_epochs
     overrides = ABLATIONS[variant](profile) if callable(ABLATIONS[variant]) else ABLATIONS[variant]
-    return dataclasses.replace(profile, gen_epochs=epochs, seeds=profile.ablation_seeds or profile.seeds,
+    steps = profile.gen_steps if profile.ablation_steps is None else profile.ablation_steps
+    return dataclasses.replace(profile, gen_epochs=epochs, gen_steps=steps, seeds=profile.ablation_seeds or profile.seeds,
                                gen_validation_tasks=profile.ablation_validation_tasks, **overrides)
 
 

@@ -17,7 +17,7 @@ from torch import nn
 
 from .cache import CacheCorruptionWarning, CorruptArtifactError, canonical_json, load_sealed, save_sealed
 from .weight_tokenizer import WeightTokenizer
-from .train import TrainConfig, batch_rows, lr_factor
+from .train import TrainConfig, batch_rows, lr_factor, warmup_steps
 
 
 def nearest_tasks(query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
@@ -72,10 +72,11 @@ def train_hypernetwork(directory: str | Path, theta_seen: torch.Tensor, v_seen: 
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     steps_per_epoch = len(x0) // cfg.batch_size
     total = cfg.epochs * steps_per_epoch
+    warmup = warmup_steps(cfg, steps_per_epoch, total)
     for step in range(total):
         rows = batch_rows(step, len(x0), cfg.batch_size, cfg.seed)
         for group in opt.param_groups:
-            group["lr"] = cfg.lr * lr_factor(step, cfg.warmup_epochs * steps_per_epoch, total)
+            group["lr"] = cfg.lr * lr_factor(step, warmup, total)
         loss = (((model(v_seen[rows].float()) - x0[rows]) ** 2) * mask).sum() / (mask.sum() * len(rows))
         opt.zero_grad(set_to_none=True)
         loss.backward()

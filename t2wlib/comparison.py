@@ -74,7 +74,7 @@ def train_methods(artifacts, profile, zoos: dict[str, Zoo], variants, device: st
                 gens[name, variant, seed] = train_generator(path, z, profile, variant, seed, device, progress=False)[0]
                 nets[name, variant, seed] = train_hypernetwork(
                     path.with_name(path.name + "-hypernetwork"), z.theta[seen], z.task_text[f"v_c/{variant}"][seen],
-                    gens[name, variant, seed].tokenizer, train_config(profile, seed))
+                    gens[name, variant, seed].tokenizer, train_config(profile, seed, len(seen)))
                 seconds[f"{name}/{variant}/s{seed}"] = round(time.perf_counter() - start, 1)
     return gens, nets, seconds
 

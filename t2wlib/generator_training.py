@@ -24,9 +24,14 @@ if TYPE_CHECKING:  # annotations only
     from .zoo import Zoo
 
 
-def train_config(profile, seed: int) -> TrainConfig:
-    """The TrainConfig a profile (t2wlib.profiles.Profile) asks for."""
-    return TrainConfig(epochs=profile.gen_epochs, batch_size=profile.gen_batch_size, lambda_sym=profile.lambda_sym,
+def train_config(profile, seed: int, train_tasks: int) -> TrainConfig:
+    """The TrainConfig a profile (t2wlib.profiles.Profile) asks for, on `train_tasks` zoo heads: its
+    `gen_epochs`, or with `gen_steps` set, the epochs closest to that many steps (so a 4,000-task zoo
+    and a 1,000-task one get the same step budget)."""
+    epochs = profile.gen_epochs
+    if profile.gen_steps is not None:
+        epochs = max(1, round(profile.gen_steps / max(1, train_tasks // profile.gen_batch_size)))
+    return TrainConfig(epochs=epochs, batch_size=profile.gen_batch_size, lambda_sym=profile.lambda_sym,
                        sym_batch=profile.sym_batch, lambda_adv=profile.lambda_adv, augment=profile.gen_augment,
                        text_dropout=profile.text_dropout, checkpoint_every=profile.checkpoint_every, seed=seed)
 
@@ -51,7 +56,7 @@ def generator_config(profile, zoo: Zoo, variant: str, seed: int) -> GeneratorCon
         text_dim=zoo.task_text[f"v_c/{variant}"].shape[1], text_encoder=zoo.source.get("text_encoder"),
         backbone=zoo.source.get("backbone"), image_size=profile.image_size, dataset=zoo.source.get("dataset"),
         zoo=str(zoo.directory.name), k_range=tuple(zoo.config.k_range), validation_tasks=profile.gen_validation_tasks,
-        seed=seed, train=dataclasses.asdict(train_config(profile, seed)))
+        seed=seed, train=dataclasses.asdict(train_config(profile, seed, len(seen_split(zoo, profile)[0]))))
 
 
 def generator_path(artifacts, profile, zoo: Zoo, variant: str, seed: int) -> Path:
@@ -81,7 +86,7 @@ def train_generator(directory: str | Path, zoo: Zoo, profile, variant: str = "pr
     model = build_denoiser(profile.dit, tokenizer.num_tokens, profile.block_size, cfg.text_dim)
     model.fit_text_norm(zoo.task_text[f"v_c/{variant}"][seen])
     trainer = Trainer(model, cfg.diffusion(), tokenizer, tokenizer.encode(zoo.theta[seen]).float(),
-                      zoo.task_text[f"v_c/{variant}"][seen], train_config(profile, seed), directory, device)
+                      zoo.task_text[f"v_c/{variant}"][seen], train_config(profile, seed, len(seen)), directory, device)
     curves = trainer.fit(progress=progress)
     if trainer.rank == 0:  # the inference files, from the final checkpoint's state
         save_sealed(directory / EMA_FILE, trainer.ema.state_dict(), {**definition, "step": str(trainer.step)})

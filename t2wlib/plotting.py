@@ -154,11 +154,16 @@ def loss_curves(curves: dict[str, list[dict]], smooth: int = 20) -> plt.Figure:
 
 def denoising_trajectories(trajectories: dict[str, pd.DataFrame], trained: dict[str, pd.Series]) -> plt.Figure:
     """Figure 3: accuracy of the x0-estimate against the sampling step, one line per task, one panel
-    per dataset; each task's trained-head accuracy as a dotted line in the same colour.
-    trajectories: per dataset, evaluate.trajectory_accuracy's frame; trained: per dataset, accuracy
-    of the trained heads indexed by task id."""
-    fig, axes = plt.subplots(1, len(trajectories), figsize=(6 * len(trajectories), 4), squeeze=False)
-    for ax, (name, df) in zip(axes[0], trajectories.items()):
+    per key (a dataset, or a dataset and a generator), two panels a row; each task's trained-head
+    accuracy as a dotted line in the same colour.
+    trajectories: per key, evaluate.trajectory_accuracy's frame; trained: per key, accuracy of the
+    trained heads indexed by task id."""
+    cols = min(2, len(trajectories))
+    rows = -(-len(trajectories) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(6 * cols, 4 * rows), squeeze=False)
+    for ax in axes.flat[len(trajectories):]:
+        ax.set_visible(False)
+    for ax, (name, df) in zip(axes.flat, trajectories.items()):
         colours = sns.color_palette("tab10", df.task.nunique())
         for colour, (task, g) in zip(colours, df.groupby("task", sort=False)):
             ax.plot(g.step, g.accuracy, color=colour, lw=1.1)

@@ -69,6 +69,9 @@ class Profile:
     # x0, as the authors' public code does.
     prediction: str = "eps"
     gen_epochs: int = 200
+    # Or a step budget (None: gen_epochs decides): the epochs then follow from the seen tasks a
+    # generator trains on (generator_training.train_config), the same budget for every zoo size.
+    gen_steps: int | None = None
     gen_batch_size: int = 32
     lambda_sym: float = 0.1
     lambda_adv: float = 0.01
@@ -89,12 +92,15 @@ class Profile:
     eval_seen_tasks: int = 200
     trajectory_tasks: int = 10
     heldout_split_classes: int = 0
+    # Tasks of that held-out-classes zoo (None = zoo_tasks): it needs only enough for a generator.
+    heldout_zoo_tasks: int | None = None
     # Ablation (04_ablation, Table 2): the dataset ("" = the first), generator epochs (None =
     # gen_epochs) and seeds (() = the profile's) every variant trains with.
     # Every variant also leaves `ablation_validation_tasks` seen tasks out of its training and is
     # scored on them: the validation column that the profiles' generator settings are chosen on.
     ablation_dataset: str = ""
     ablation_epochs: int | None = None
+    ablation_steps: int | None = None  # with gen_steps: the variants' step budget (None = gen_steps)
     ablation_seeds: tuple[int, ...] = ()
     ablation_validation_tasks: int = 100
     # Fusion (05_fusion, Table 3): classes per task (paper: two disjoint 8-class tasks; the embedded
@@ -126,7 +132,8 @@ PROFILES: dict[str, Profile] = {
     # The whole pipeline, all notebooks, in <= 10 minutes on 2 CPU cores (CI).
     "smoke": Profile(
         name="smoke",
-        datasets=("fashion-mnist", "digits"),
+        # emoji-tiny: the many-class dataset's 20-class version, so CI runs its code path.
+        datasets=("emoji-tiny", "fashion-mnist"),
         backbone="efficientnet-lite0",
         text_encoder="minilm",
         image_size=64,
@@ -167,22 +174,27 @@ PROFILES: dict[str, Profile] = {
     # The embedded default at a size with meaningful numbers, <= 45 minutes on 2 CPU cores.
     "cpu": Profile(
         name="cpu",
-        datasets=("fashion-mnist", "digits"),
+        # emoji (300 rendered classes, the paper's regime: figures/cpu/emoji_regime.md) first;
+        # Fashion-MNIST (10 classes) shows the small-dataset end of the class-count rule.
+        datasets=("emoji", "fashion-mnist"),
         backbone="efficientnet-lite0",
         text_encoder="minilm",
         image_size=112,
         train_per_class=500,
         test_per_class=200,
         seeds=(42, 34, 3407),
-        zoo_tasks=1000,
-        zoo_k=(2, 9),
+        # 4,000 tasks of 8-32 classes on emoji; Fashion-MNIST's 10 classes allow 1,012 tasks of 2-9
+        # (profiles.for_dataset).
+        zoo_tasks=4000,
+        zoo_k=(8, 32),
         stage1_epochs=10,
         stage2_epochs=10,
         zoo_batch_size=32,
-        dit="cpu-small",
-        # Standardised tokens in blocks of 128, chosen on seen tasks (figures/cpu/table2.md holds the
-        # block min-max row; weight_tokenizer.py says why standardisation helps).
-        block_size=128,
+        # Chosen on emoji's validation seen tasks (figures/cpu/generator_selection.md): the tiny DiT
+        # ties cpu-small at a third of its cost, blocks of 256 tie 512, standardised tokens tie
+        # block min-max, ε-prediction fails at this budget, and trained guidance changes nothing.
+        dit="tiny",
+        block_size=256,
         tokenizer_mode="standard",
         prediction="x0",
         # L_diff alone: chosen on Table 2's validation column, never on unseen tasks
@@ -190,12 +202,15 @@ PROFILES: dict[str, Profile] = {
         lambda_sym=0.0,
         lambda_adv=0.0,
         sym_batch=8,
-        # 40 epochs of 800 seen tasks = 1,000 steps.
-        gen_epochs=40,
+        # 1,000 steps on any zoo (40 epochs of Fashion-MNIST's 810 seen tasks, 10 of emoji's 3,200):
+        # on emoji, 2,400 steps lowered L_diff but not validation accuracy.
+        gen_steps=1000,
         heldout_split_classes=2,
-        ablation_epochs=20,
-        ablation_seeds=(42, 34),
-        fusion_k=4,
+        heldout_zoo_tasks=1000,
+        ablation_steps=600,
+        ablation_seeds=(42,),
+        # The paper's two 8-class tasks; two of 4 on a 10-class dataset (for_dataset).
+        fusion_k=8,
         init_tasks=12,
     ),
     # The paper's stack (CUDA + internet): §4.1 and App. B.
@@ -216,6 +231,8 @@ PROFILES: dict[str, Profile] = {
 # for_dataset's rule for r: one hidden unit per this many classes, between 2 and 16 units.
 CLASSES_PER_UNIT = 6
 HIDDEN_RANGE = (2, 16)
+# for_dataset's rule for the smallest task: at most one class in this many of the dataset's.
+CLASSES_PER_MIN_K = 5
 # The held-out-classes zoo needs enough classes left for its seen tasks.
 MIN_CLASSES_HELDOUT = 8
 
@@ -225,7 +242,9 @@ def for_dataset(profile: Profile, num_classes: int) -> Profile:
     dataset, built-in or a user's (fields the user set explicitly are kept when they fit):
     - r (`hidden`, when None): round(C / CLASSES_PER_UNIT) within HIDDEN_RANGE: 2 for 10 classes,
       16 for 100-256 (the paper's), so a universal head stays capacity-limited as in the paper;
-    - the k range: clamped to [2, C - 1] (a task is a strict subset of the classes);
+    - the k range: k_max clamped to C - 1 (a task is a strict subset of the classes), k_min to
+      C // CLASSES_PER_MIN_K (so a 10-class dataset keeps tasks of 2-9 where the paper's 100-class
+      ones take 8-32), and both to at least 2;
     - tasks: at most the number of distinct tasks that k range allows;
     - the held-out-classes zoo: off below MIN_CLASSES_HELDOUT classes;
     - fusion: two disjoint tasks whose union still lies in the k range."""
@@ -236,7 +255,7 @@ def for_dataset(profile: Profile, num_classes: int) -> Profile:
     lo, hi = HIDDEN_RANGE
     hidden = profile.hidden if profile.hidden is not None else min(hi, max(lo, round(num_classes / CLASSES_PER_UNIT)))
     k_max = min(profile.zoo_k[1], num_classes - 1)
-    k_min = min(max(2, profile.zoo_k[0]), k_max)
+    k_min = min(max(2, profile.zoo_k[0]), max(2, num_classes // CLASSES_PER_MIN_K), k_max)
     tasks = min(profile.zoo_tasks, count_tasks(num_classes, k_min, k_max))
     heldout = profile.heldout_split_classes if num_classes >= MIN_CLASSES_HELDOUT else 0
     return dataclasses.replace(profile, hidden=hidden, zoo_k=(k_min, k_max), zoo_tasks=tasks,
@@ -262,7 +281,8 @@ def heldout_zoo_profile(profile: Profile) -> Profile:
     """The profile of the held-out-classes zoo: `heldout_split_classes` classes never in a seen task."""
     if profile.heldout_split_classes <= 0:
         raise ValueError(f"profile {profile.name!r} has heldout_split_classes = {profile.heldout_split_classes}: no held-out zoo")
-    return dataclasses.replace(profile, zoo_held_out_classes=profile.heldout_split_classes)
+    tasks = profile.zoo_tasks if profile.heldout_zoo_tasks is None else min(profile.zoo_tasks, profile.heldout_zoo_tasks)
+    return dataclasses.replace(profile, zoo_held_out_classes=profile.heldout_split_classes, zoo_tasks=tasks)
 
 
 def get_profile(name: str, **overrides) -> Profile:

@@ -41,7 +41,7 @@ class TrainConfig:
     epochs: int
     batch_size: int = 32
     lr: float = 4e-4
-    warmup_epochs: int = 5
+    warmup_epochs: int = 5  # at most a tenth of the run (warmup_steps)
     grad_clip: float = 0.1
     lambda_sym: float = 0.1  # λ1
     lambda_adv: float = 0.01  # λ2: "a hyperparameter" in the paper; small, as L_adv's scale is ~1
@@ -62,6 +62,12 @@ def lr_factor(step: int, warmup: int, total: int) -> float:
     if step < warmup:
         return (step + 1) / warmup
     return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+
+def warmup_steps(cfg: TrainConfig, steps_per_epoch: int, total: int) -> int:
+    """The paper's `warmup_epochs`, capped at a tenth of the run: a short run on a large zoo would
+    otherwise spend most of itself warming up."""
+    return min(cfg.warmup_epochs * steps_per_epoch, max(1, total // 10))
 
 
 def batch_rows(step: int, n: int, batch_size: int, seed: int) -> torch.Tensor:
@@ -94,6 +100,7 @@ class Trainer:
         self.disc_opt = torch.optim.Adam(self.disc.parameters(), lr=cfg.disc_lr)
         self.steps_per_epoch = len(x0) // cfg.batch_size
         self.total_steps = cfg.epochs * self.steps_per_epoch
+        self.warmup_steps = warmup_steps(cfg, self.steps_per_epoch, self.total_steps)
         self.step = 0
         self._curves: list[dict] = []
         self.amp = torch.device(device).type == "cuda"
@@ -114,7 +121,7 @@ class Trainer:
         noise = torch.randn(x0.shape, generator=g).to(self.device)
         v_in = self.model.drop_text(v_c, cfg.text_dropout, g)
         for group in self.opt.param_groups:
-            group["lr"] = cfg.lr * lr_factor(self.step, cfg.warmup_epochs * self.steps_per_epoch, self.total_steps)
+            group["lr"] = cfg.lr * lr_factor(self.step, self.warmup_steps, self.total_steps)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp):
             out = self.diffusion.training_losses(self.model, x0, t, {"v_c": v_in}, noise=noise, mask=self.mask)
             terms = {"diff": out["loss"].mean()}

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from t2wlib import ablation
-from t2wlib.generator_training import generator_config
+from t2wlib.generator_training import generator_config, train_config
 from t2wlib.profiles import get_profile
 from t2wlib.zoo import load_zoo
 
@@ -21,7 +21,8 @@ import zoo_job  # noqa: E402
 
 def test_variants_share_the_budget_and_differ_only_in_their_overrides():
     profile = get_profile("cpu", ablation_epochs=7, ablation_seeds=(5, 6), ablation_validation_tasks=9)
-    base = dataclasses.replace(profile, gen_epochs=7, seeds=(5, 6), gen_validation_tasks=9)
+    base = dataclasses.replace(profile, gen_epochs=7, gen_steps=profile.ablation_steps, seeds=(5, 6),
+                               gen_validation_tasks=9)
     for name, overrides in ablation.ABLATIONS.items():
         prof = ablation.ablation_profile(profile, name)
         overrides = overrides(profile) if callable(overrides) else overrides
@@ -32,7 +33,7 @@ def test_variants_share_the_budget_and_differ_only_in_their_overrides():
         full = ablation.ablation_profile(other, ablation.FULL)
         assert (full.lambda_sym, full.lambda_adv) == (ablation.SYM, ablation.ADV) == (0.1, 0.01)
         assert ablation.ablation_profile(other, "cosine schedule").lambda_sym == lambdas[0]
-    plain = get_profile("cpu", ablation_epochs=None, ablation_seeds=(), ablation_validation_tasks=0,
+    plain = get_profile("cpu", ablation_epochs=None, ablation_steps=None, ablation_seeds=(), ablation_validation_tasks=0,
                         lambda_sym=ablation.SYM, lambda_adv=ablation.ADV)  # the main budget, seeds and losses
     assert ablation.ablation_profile(plain, ablation.FULL) == plain
     for base_mode in ("minmax", "standard"):  # "other tokenizer" swaps whichever the profile has
@@ -40,6 +41,14 @@ def test_variants_share_the_budget_and_differ_only_in_their_overrides():
         assert swapped.tokenizer_mode == ({"minmax", "standard"} - {base_mode}).pop()
     with pytest.raises(KeyError, match="unknown ablation 'w/o text'"):
         ablation.ablation_profile(profile, "w/o text")
+
+
+def test_a_step_budget_gives_every_zoo_size_the_same_steps():
+    steps = get_profile("cpu", gen_steps=1000, gen_batch_size=32)
+    assert train_config(steps, 1, 3200).epochs == 10 and train_config(steps, 1, 800).epochs == 40
+    assert train_config(get_profile("cpu", gen_steps=None, gen_epochs=7), 1, 3200).epochs == 7
+    assert ablation.ablation_profile(dataclasses.replace(steps, ablation_steps=300), ablation.FULL).gen_steps == 300
+    assert ablation.ablation_profile(dataclasses.replace(steps, ablation_steps=None), ablation.FULL).gen_steps == 1000
 
 
 def test_loss_selection_reads_the_validation_column_of_the_loss_rows_only():

@@ -37,16 +37,16 @@ def test_every_notebook_ran_without_errors(smoke_run):
 @pytest.mark.pipeline
 def test_data_stage_outputs(smoke_run):
     figs = RUN / "figures"
-    for ds in ("fashion-mnist", "digits"):
+    for ds in ("emoji-tiny", "fashion-mnist"):
         for kind in ("samples", "text_similarity"):
             assert (figs / f"{ds}_{kind}.png").stat().st_size > 10_000
     probe = json.loads((figs / "linear_probe.json").read_text())
-    assert {p["dataset"] for p in probe} == {"fashion-mnist", "digits"}
+    assert {p["dataset"] for p in probe} == {"emoji-tiny", "fashion-mnist"}
     for p in probe:
-        assert p["n_train"] == 400 and p["n_test"] == 200
+        assert p["n_train"] == 400 and p["n_test"] == 200  # emoji-tiny: 20 x 20 / 20 x 10
         assert p["test_accuracy"] > 0.6 > p["majority_baseline"]
     texts = pd.read_csv(figs / "class_texts.csv")
-    assert len(texts) == 20 and texts.description.str.len().gt(20).all()
+    assert len(texts) == 30 and texts.description.str.len().gt(20).all()
     provenance = json.loads((figs / "provenance.json").read_text())
     # Every output but the results page (assembled from these records) has its provenance.
     produced = {p.name for p in figs.iterdir() if p.name not in ("provenance.json", "RESULTS.md")}
@@ -60,7 +60,7 @@ def test_training_stage_outputs(smoke_run):
     figs = RUN / "figures"
     assert (figs / "train_loss.png").stat().st_size > 10_000
     summary = pd.read_csv(figs / "train_summary.csv")
-    assert set(summary.dataset) == {"fashion-mnist", "digits"} and (summary.steps > 0).all()
+    assert set(summary.dataset) == {"emoji-tiny", "fashion-mnist"} and (summary.steps > 0).all()
     for name in summary.generator:
         folder = next((RUN / "artifacts" / "generator" / "smoke").glob(name))
         names = {p.name for p in folder.iterdir()}
@@ -102,7 +102,7 @@ def test_application_stage_outputs(smoke_run):
     landscape = pd.read_csv(figs / "fig5_landscape.csv")
     assert set(landscape["init"]) == {"T2W", "Xavier normal"}
     assert (landscape.grid_min <= landscape.loss_at_solution * (1 + 1e-5)).all()
-    for name in ("table4_curves", "fig6_enhancement", "fig5_landscape_digits", "fig4_gradcam_fashion-mnist"):
+    for name in ("table4_curves", "fig6_enhancement", "fig5_landscape_emoji-tiny", "fig4_gradcam_fashion-mnist"):
         assert (figs / f"{name}.png").stat().st_size > 10_000
 
 

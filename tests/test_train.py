@@ -31,6 +31,13 @@ def test_lr_schedule_warms_up_then_decays():
     assert lr_factor(12, 4, 20) == pytest.approx(0.5) and lr_factor(20, 4, 20) == pytest.approx(0.0)
 
 
+def test_warmup_is_the_papers_epochs_at_most_a_tenth_of_the_run(zoo, tmp_path):
+    *_, short = train_job.setup(tmp_path / "short", zoo, dict(epochs=6, batch_size=8))  # 5 of 6 epochs uncapped
+    assert short.warmup_steps == max(1, short.total_steps // 10) < 5 * short.steps_per_epoch
+    *_, long = train_job.setup(tmp_path / "long", zoo, dict(epochs=60, batch_size=8))
+    assert long.warmup_steps == 5 * long.steps_per_epoch
+
+
 def test_resumed_training_equals_uninterrupted(zoo, tmp_path):
     cfg = dict(epochs=3, batch_size=8, checkpoint_every=4, warmup_epochs=1)
     *_, full = train_job.setup(tmp_path / "full", zoo, cfg)

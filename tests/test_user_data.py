@@ -150,8 +150,11 @@ def test_data_overrides_replace_the_datasets(colours):
 
 def test_one_rule_for_r_and_k_from_the_number_of_classes():
     cpu, paper, smoke = get_profile("cpu"), get_profile("paper"), get_profile("smoke")
-    ten = for_dataset(cpu, 10)
-    assert (ten.hidden, ten.zoo_k, ten.zoo_tasks, ten.heldout_split_classes) == (2, (2, 9), 1000, 2)
+    ten = for_dataset(cpu, 10)  # the cpu profile asks for 4,000 tasks of 8-32 classes
+    assert (ten.hidden, ten.zoo_k, ten.zoo_tasks, ten.heldout_split_classes) == (2, (2, 9), 1012, 2)  # all there are
+    many = for_dataset(cpu, 300)
+    assert (many.hidden, many.zoo_k, many.zoo_tasks, many.fusion_k) == (16, (8, 32), 4000, 8)
+    assert for_dataset(cpu, 40).zoo_k == (8, 32) and for_dataset(cpu, 20).zoo_k == (4, 19)
     for c in (100, 200, 256):
         assert (for_dataset(paper, c).hidden, for_dataset(paper, c).zoo_k) == (16, (8, 32))
     six = for_dataset(smoke, 6)
