@@ -125,15 +125,41 @@ def _key(name: str) -> str:
     return name.strip().lower().replace(" ", "_").replace("-", "_")
 
 
-def _lookup(name: str, directory: Path) -> tuple[str, list[int]]:
-    """(lemma, offsets) of a class name, falling back to its head noun (the last word) when the
-    whole name is not in WordNet ("aquarium fish" -> "fish")."""
+# WordNet's detachment rules for nouns (its morphy): plural suffix -> base-form suffix.
+NOUN_SUFFIXES = (("ses", "s"), ("xes", "x"), ("zes", "z"), ("ches", "ch"), ("shes", "sh"), ("men", "man"),
+                 ("ies", "y"), ("s", ""))
+
+
+@functools.lru_cache(maxsize=4)
+def _noun_exceptions(directory: Path) -> dict[str, str]:
+    """WordNet's irregular plurals (noun.exc: "mice mouse")."""
+    path = directory / "noun.exc"
+    if not path.exists():
+        return {}
+    return {w[0]: w[1] for w in (line.split() for line in path.read_text().splitlines()) if len(w) >= 2}
+
+
+def _in_index(word: str, directory: Path) -> tuple[str, list[int]] | None:
+    """(lemma, offsets) of a word or of its base form ("socks" -> "sock"), or None."""
     index = _noun_index(directory)
-    if _key(name) in index:
-        return name, index[_key(name)]
+    key = _key(word)
+    bases = [key, _noun_exceptions(directory).get(key, "")]
+    bases += [key[:-len(suffix)] + base for suffix, base in NOUN_SUFFIXES if key.endswith(suffix)]
+    for lemma in bases:
+        if lemma in index:
+            return (word if lemma == key else lemma.replace("_", " ")), index[lemma]
+    return None
+
+
+def _lookup(name: str, directory: Path) -> tuple[str, list[int]]:
+    """(lemma, offsets) of a class name, or of its base form, falling back to its head noun (the
+    last word) when the whole name is not in WordNet ("aquarium fish" -> "fish")."""
+    found = _in_index(name, directory)
+    if found:
+        return found
     words = name.replace("-", " ").split()
     head = words[-1] if words else name
-    return head, index.get(_key(head), [])
+    return _in_index(head, directory) or (head, [])
 
 
 def _depictable(offsets: list[int], directory: Path) -> list[int]:
@@ -179,14 +205,16 @@ def choose_senses(names: list[str], directory: Path = DEFAULT_DIR) -> list[Sense
        ahead) wins: beside "shark", a "ray" is the fish, not a spine of a fin.
     Only whole names are context, not head nouns ("aquarium fish" does not make every fish a kind of it)."""
     looked_up = [_lookup(n, directory) for n in names]
-    whole = [c for c, (lemma, offsets) in enumerate(looked_up) if offsets and lemma == names[c]]
+    # A whole name, or its base form ("socks" -> "sock"), is context; a head noun is not.
+    whole = [c for c, (lemma, offsets) in enumerate(looked_up)
+             if offsets and (lemma == names[c] or " " not in names[c].strip())]
     defaults = {c: _default(looked_up[c][1], directory) for c in whole}
     choices: list[SenseChoice | None] = []
     for c, (lemma, offsets) in enumerate(looked_up):
         if not offsets:
             choices.append(None)
             continue
-        reason = [f"head noun of {names[c]!r}"] if lemma != names[c] else []
+        reason = [] if lemma == names[c] else [f"base form of {names[c]!r}" if c in whole else f"head noun of {names[c]!r}"]
         candidates = _depictable(offsets, directory)
         plain = [o for o in candidates if not _domain_label(synset(o, directory).gloss)]
         if plain and len(plain) < len(candidates):

@@ -175,5 +175,7 @@ def test_wordnet_senses_use_the_other_classes_and_are_shown():
     assert "cartilaginous fishes" in chosen["ray"].synset.gloss  # not a spine of a fin: the animal beside the shark
     assert "fin of a fish" in wordnet.synset(wordnet._noun_index(wordnet.DEFAULT_DIR)["ray"][5]).gloss
     assert chosen["aquarium fish"].lemma == "fish" and "head noun" in chosen["aquarium fish"].reason
+    socks, mice = wordnet.choose_senses(["socks", "mice"])  # plurals by WordNet's rules and exceptions
+    assert (socks.lemma, mice.lemma) == ("sock", "mouse") and "base form of 'socks'" in socks.reason
     texts = task_condition.class_descriptions(CIFAR_CONTEXT)
     assert all(source for _, source in texts) and texts[4][1].startswith("WordNet 'ray' sense 7 of 7 (animal)")
