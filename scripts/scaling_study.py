@@ -1,8 +1,8 @@
 """Would more zoo, longer training or a larger DiT close the gap to the trained heads? (Table 1's
 missed targets, issue evidence.) For each dataset, one seed, template prompts:
 
-    tasks  train on the first 200 / 400 / all 800 seen tasks (the rest held out via
-           gen_validation_tasks), ~1,000 steps each (epochs scaled to the task count)
+    tasks  train on the first 200 / 400 / all seen tasks (the rest held out via
+           gen_validation_tasks), the profile's steps each (gen_steps, or epochs scaled to the task count)
     steps  all seen tasks, 2,000 steps instead of 1,000
     model  all seen tasks, 1,000 steps, the `cpu-base` DiT (3.4x the FLOPs of `cpu-small`)
 
@@ -28,12 +28,15 @@ from t2wlib.generator_training import generator_path, seen_split, train_config, 
 
 def points(profile, seen: int) -> dict[str, dict]:
     """Profile overrides per study point: training tasks, steps and DiT size."""
-    steps = profile.gen_epochs * (seen // profile.gen_batch_size)  # the profile's step count
+    # The profile's step count: its gen_steps (kept by every task count), or its epochs' steps on all
+    # seen tasks (epochs then scaled to each task count).
+    steps = profile.gen_steps or profile.gen_epochs * (seen // profile.gen_batch_size)
     out = {}
     for n in (200, 400, seen):
-        out[f"tasks {n}"] = {"gen_validation_tasks": seen - n,
-                             "gen_epochs": round(steps / (n // profile.gen_batch_size))}
-    out[f"steps {2 * steps}"] = {"gen_epochs": 2 * profile.gen_epochs}
+        out[f"tasks {n}"] = {"gen_validation_tasks": seen - n}
+        if not profile.gen_steps:
+            out[f"tasks {n}"]["gen_epochs"] = round(steps / (n // profile.gen_batch_size))
+    out[f"steps {2 * steps}"] = {"gen_steps": 2 * steps} if profile.gen_steps else {"gen_epochs": 2 * profile.gen_epochs}
     out["model cpu-base"] = {"dit": "cpu-base"}
     return out
 

@@ -24,16 +24,20 @@ def _script(name: str):
     return module
 
 
-def test_scaling_points_vary_one_thing_each_at_the_profiles_step_budget():
-    profile = get_profile("cpu")
+@pytest.mark.parametrize("budget", [{"gen_steps": 1000}, {"gen_steps": None, "gen_epochs": 40}])
+def test_scaling_points_vary_one_thing_each_at_the_profiles_step_budget(budget):
+    from t2wlib.generator_training import train_config
+
+    profile = get_profile("cpu", **budget)  # 1,000 steps either way on 800 seen tasks
     points = _script("scaling_study").points(profile, 800)
     assert list(points) == ["tasks 200", "tasks 400", "tasks 800", "steps 2000", "model cpu-base"]
     assert dataclasses.replace(profile, **points["tasks 800"]) == profile  # Table 1's generator itself
     for n in (200, 400):
         prof = dataclasses.replace(profile, **points[f"tasks {n}"])
         train = 800 - prof.gen_validation_tasks
-        assert train == n and abs(prof.gen_epochs * (train // prof.gen_batch_size) - 1000) <= 10
-    assert dataclasses.replace(profile, **points["steps 2000"]).gen_epochs == 2 * profile.gen_epochs
+        assert train == n and abs(train_config(prof, 0, train).epochs * (train // prof.gen_batch_size) - 1000) <= 10
+    doubled = dataclasses.replace(profile, **points["steps 2000"])
+    assert train_config(doubled, 0, 800).epochs == 2 * train_config(profile, 0, 800).epochs
     assert points["model cpu-base"] == {"dit": "cpu-base"}
 
 
@@ -48,7 +52,7 @@ def test_emoji_regime_reads_the_regime_on_seen_tasks(tmp_path, monkeypatch):
                                       "--figures", str(tmp_path / "f")])
     regime.main()
     (row,) = json.loads((tmp_path / "f" / "emoji_regime.json").read_text())
-    assert row["classes"] == 12 and row["k"] == "8-11" and row["r"] == 2 and row["images"] == 12 * 9
+    assert row["classes"] == 12 and row["k"] == "2-11" and row["r"] == 2 and row["images"] == 12 * 9  # k_min <= C // 5
     assert 0 <= row["linear_probe"] <= 1 and row["seen_tasks"] > 0
     assert row["gap_pt"] == pytest.approx(100 * (row["trained_heads_seen"] - row["universal_seen"]))
     provenance = json.loads((tmp_path / "f" / "provenance.json").read_text())
