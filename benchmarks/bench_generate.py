@@ -13,7 +13,6 @@ k 8-32; `fashion-mnist`: 10 classes, r = 2).
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,7 @@ from pathlib import Path
 
 from t2wlib import ablation, provenance
 from t2wlib.backbones import load_backbone
-from t2wlib.cache import TensorCache, atomic_write_text
+from t2wlib.cache import TensorCache, update_json_entry
 from t2wlib.classifier import text_to_classifier
 from t2wlib.evaluate import generated_heads_report
 from t2wlib.features import profile_features
@@ -119,10 +118,7 @@ def main() -> None:
         print(f"{name:<12}{s['seconds']:>9.2f}{s['accuracy']:>10.4f}{s['speedup_vs_ddpm']:>8.1f}x{s['accuracy_minus_ddpm_pt']:>12.2f}")
     print(f"trained heads on the same tasks: {result['trained_mean']:.4f}")
     print(f"one head for a new class list after loading: {one_head:.3f} s; `t2w generate` end to end: {command:.1f} s")
-    results = json.loads(OUT.read_text()) if OUT.exists() else {}
-    results = {results["dataset"]: results} if "benchmark" in results else results  # the one-dataset format
-    results[args.dataset] = result
-    atomic_write_text(OUT, json.dumps(results, indent=1))
+    update_json_entry(OUT, args.dataset, result)
     print(f"saved {OUT}")
 
 

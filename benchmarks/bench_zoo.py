@@ -17,7 +17,6 @@ Fashion-MNIST zoo at r = 2 (`fashion-mnist`), and the paper's regime on the rend
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -26,7 +25,7 @@ import torch.nn.functional as Fn
 
 from t2wlib import provenance, task_condition
 from t2wlib.backbones import load_backbone
-from t2wlib.cache import TensorCache, atomic_write_text
+from t2wlib.cache import TensorCache, update_json_entry
 from t2wlib.data import load_split
 from t2wlib.features import dataset_features
 from t2wlib.head import CLIPAdapter, HeadSpec, task_accuracy
@@ -153,11 +152,7 @@ def main() -> None:
     print("mean task accuracy:", ", ".join(f"{k} {v:.4f}" for k, v in accuracy.items()))
     print(f"(c) on {args.large} tasks: {result['batched_gflops']} GFLOP/s of matmul work; fp32 matmul peak here "
           f"{result['fp32_matmul_gflops']} GFLOP/s")
-    # One entry per case; a result file of the single-case format is kept as its case's entry.
-    results = json.loads(OUT.read_text()) if OUT.exists() else {}
-    results = {results["dataset"]: results} if "benchmark" in results else results
-    results[args.case] = result
-    atomic_write_text(OUT, json.dumps(results, indent=1))
+    update_json_entry(OUT, args.case, result)
     print(f"saved {OUT}")
 
 

@@ -62,7 +62,7 @@ def main() -> None:
                      "r": prof.hidden, "k": f"{prof.zoo_k[0]}-{prof.zoo_k[1]}", "seen_tasks": int(seen.tasks),
                      "linear_probe": probe["test_accuracy"], "trained_heads_seen": seen.trained_mean,
                      "universal_seen": seen.universal_mean, "gap_pt": 100 * seen.trained_minus_universal,
-                     "in_regime": bool(0.55 <= probe["test_accuracy"] <= 0.85 and seen.trained_minus_universal >= 0.05),
+                     "in_regime": bool(evaluate.in_paper_regime(probe["test_accuracy"], seen.trained_minus_universal)),
                      "render_s": round(render_s, 1), "features_s": round(features_s, 1), "zoo_s": round(zoo_s, 1)})
         print(pd.DataFrame(rows).to_string(), flush=True)
     table = pd.DataFrame(rows)

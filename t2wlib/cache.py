@@ -99,6 +99,14 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
+def update_json_entry(path: Path, key: str, record: dict) -> None:
+    """Set `key` of the JSON object in `path` (a new file if absent) to `record`, atomically: the
+    benchmarks keep one entry per case or dataset in one results file."""
+    entries = json.loads(path.read_text()) if path.exists() else {}
+    entries[key] = record
+    atomic_write_text(path, json.dumps(entries, indent=1))
+
+
 def canonical_json(value) -> str:
     """The one JSON text of a JSON-able value (sorted keys, tuples as lists): what digests hash."""
     return json.dumps(json.loads(json.dumps(value)), sort_keys=True, separators=(",", ":"))

@@ -18,6 +18,18 @@ from .head import task_accuracy, task_predictions
 from .zoo import Zoo
 
 
+# The paper's regime (100-256 classes, r = 16): features neither trivial nor hopeless, and one head
+# for all classes capacity-limited, so that task heads gain over it (01_zoo, scripts/emoji_regime.py).
+REGIME_PROBE = (0.55, 0.85)  # linear-probe accuracy on all classes
+REGIME_GAP = 0.05  # trained task heads minus the Universal Model, on seen tasks
+
+
+def in_paper_regime(linear_probe_accuracy, trained_minus_universal):
+    """Whether a dataset (scalars) or each dataset (pandas Series) is in the paper's regime."""
+    lo, hi = REGIME_PROBE
+    return (linear_probe_accuracy >= lo) & (linear_probe_accuracy <= hi) & (trained_minus_universal >= REGIME_GAP)
+
+
 def linear_probe(train: FeatureSet, test: FeatureSet, seed: int = 0, C: float = 0.1) -> dict:
     """Multinomial logistic regression on standardised features: is the frozen backbone informative?
 

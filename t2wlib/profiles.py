@@ -191,7 +191,8 @@ PROFILES: dict[str, Profile] = {
         stage2_epochs=10,
         zoo_batch_size=32,
         # Chosen on emoji's validation seen tasks (figures/cpu/generator_selection.md, 600 steps):
-        # the tiny DiT ties cpu-small at a third of its cost, blocks of 256 tie 512, block min-max
+        # the tiny DiT ties cpu-small at a fifth of its step time (0.079 vs 0.42 s at blocks of 256,
+        # 2 cores), blocks of 256 tie 512, block min-max
         # tokens tie standardised ones (0.1 pt on 100 tasks; standardised kept, as on Fashion-MNIST),
         # ε-prediction fails at this budget, and trained guidance changes nothing at any scale.
         dit="tiny",

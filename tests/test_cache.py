@@ -82,3 +82,15 @@ def test_features_are_computed_once_and_keyed_by_preprocessing(tmp_path, monkeyp
     assert torch.equal(again.X, first.X) and torch.equal(again.index, first.index)
     with pytest.raises(AssertionError, match="cached"):
         dataset_features("digits", "test", bb, cache, image_size=48, **kwargs)  # new preprocessing: new entry
+
+
+def test_update_json_entry_keeps_the_other_entries(tmp_path):
+    import json
+
+    from t2wlib.cache import update_json_entry
+
+    path = tmp_path / "bench.json"
+    update_json_entry(path, "emoji", {"heads_per_s": 1.0})
+    update_json_entry(path, "fashion-mnist", {"heads_per_s": 2.0})
+    update_json_entry(path, "emoji", {"heads_per_s": 3.0})
+    assert json.loads(path.read_text()) == {"emoji": {"heads_per_s": 3.0}, "fashion-mnist": {"heads_per_s": 2.0}}

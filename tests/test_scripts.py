@@ -57,3 +57,13 @@ def test_emoji_regime_reads_the_regime_on_seen_tasks(tmp_path, monkeypatch):
     assert row["gap_pt"] == pytest.approx(100 * (row["trained_heads_seen"] - row["universal_seen"]))
     provenance = json.loads((tmp_path / "f" / "provenance.json").read_text())
     assert provenance["emoji_regime.md"]["notebook"] == "scripts/emoji_regime.py"
+
+
+def test_the_regime_criterion_is_one_rule_for_scalars_and_columns():
+    import pandas as pd
+
+    from t2wlib.evaluate import in_paper_regime
+
+    assert in_paper_regime(0.737, 0.124) and not in_paper_regime(0.8545, 0.05) and not in_paper_regime(0.7, 0.04)
+    table = pd.DataFrame({"probe": [0.737, 0.8545, 0.5], "gap": [0.124, 0.05, 0.2]})
+    assert in_paper_regime(table.probe, table.gap).tolist() == [True, False, False]
