@@ -4,7 +4,9 @@
   memorisation reference of the novelty check: a generator that only copies does no better);
 * **hypernetwork**: an MLP v_c -> θ trained by MSE on the same seen zoo, in the same token space,
   with the same optimiser, schedule, epochs and batch size as the generator (the proposal's
-  baseline: is the diffusion model's stochastic generation worth it over direct regression?).
+  baseline: is the diffusion model's stochastic generation worth it over direct regression?);
+* **memorisation** (Zeng et al.'s weight_memorization baselines, 10_diffusion_vs_regression): the
+  nearest seen head plus Gaussian noise, and the average of the nearest seen heads.
 """
 
 from __future__ import annotations
@@ -30,6 +32,24 @@ def retrieve_heads(v_query: torch.Tensor, v_seen: torch.Tensor, theta_seen: torc
     seen task (v_seen (S, D), theta_seen (S, P)), and that task's index into the seen set (Q,)."""
     idx = nearest_tasks(v_query, v_seen)
     return theta_seen[idx], idx
+
+
+def noisy_heads(theta: torch.Tensor, sigma: torch.Tensor, samples: int, seed: int) -> torch.Tensor:
+    """`samples` copies of each head theta (Q, P) plus Gaussian noise of per-weight scale sigma
+    (P,) -> (Q, samples, P); seeded, so a rerun draws the same heads."""
+    g = torch.Generator().manual_seed(seed)
+    noise = torch.randn((len(theta), samples, theta.shape[1]), generator=g, dtype=theta.dtype)
+    return theta.unsqueeze(1) + noise * sigma
+
+
+def average_nearest_heads(v_query: torch.Tensor, v_seen: torch.Tensor, theta_seen: torch.Tensor,
+                          n: int) -> torch.Tensor:
+    """The mean of the seen heads (S, P) of the n seen texts (S, D) most cosine-similar to each query
+    (Q, D) -> (Q, P)."""
+    if not 1 <= n <= len(v_seen):
+        raise ValueError(f"average of the {n} nearest seen heads: allowed 1 to {len(v_seen)} (the seen heads)")
+    sim = nn.functional.normalize(v_query, dim=1) @ nn.functional.normalize(v_seen, dim=1).T
+    return theta_seen[sim.topk(n, dim=1).indices].mean(1)
 
 
 class HyperNetwork(nn.Module):

@@ -55,7 +55,7 @@ def generator_config(profile, zoo: Zoo, variant: str, seed: int) -> GeneratorCon
         schedule=profile.noise_schedule, prediction=profile.prediction, text_variant=variant,
         text_dim=zoo.task_text[f"v_c/{variant}"].shape[1], text_encoder=zoo.source.get("text_encoder"),
         backbone=zoo.source.get("backbone"), image_size=profile.image_size, dataset=zoo.source.get("dataset"),
-        zoo=str(zoo.directory.name), k_range=tuple(zoo.config.k_range), validation_tasks=profile.gen_validation_tasks,
+        zoo=zoo.name, k_range=tuple(zoo.config.k_range), validation_tasks=profile.gen_validation_tasks,
         seed=seed, train=dataclasses.asdict(train_config(profile, seed, len(seen_split(zoo, profile)[0]))))
 
 

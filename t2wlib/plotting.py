@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -276,5 +277,64 @@ def landscapes(grids: dict[str, torch.Tensor], alphas: torch.Tensor, betas: torc
         ax2.set_ylabel("β (δ2)", fontsize=8)
         fig.colorbar(cs, ax=ax2, label="log10 loss")
     fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_vs_novelty(summary: pd.DataFrame) -> plt.Figure:
+    """10_diffusion_vs_regression: one point per method, accuracy on unseen tasks against novelty
+    (distance to the nearest seen head after alignment, over a trained head's; symmetric-log axis,
+    since a copy sits at 0 and the Universal Model far right), one panel per zoo, one colour and
+    marker per method throughout."""
+    zoos, methods = list(dict.fromkeys(summary.zoo)), list(dict.fromkeys(summary.method))
+    colours, markers = plt.get_cmap("tab20"), "oXsD^vP*<>ph"
+    fig, axes = plt.subplots(1, len(zoos), figsize=(5.5 * len(zoos) + 2.5, 4.6), squeeze=False, sharey=True)
+    for ax, zoo_label in zip(axes[0], zoos):
+        rows = summary[summary.zoo == zoo_label].set_index("method")
+        for i, method in enumerate(methods):
+            if method in rows.index:
+                ax.scatter(rows.novelty[method], 100 * rows.accuracy[method], s=55, color=colours(i % 20),
+                           marker=markers[i % len(markers)], edgecolors="black", linewidths=0.5, label=method)
+        ax.axvline(1.0, color="grey", lw=0.8, ls="--")
+        ax.set_xscale("symlog", linthresh=0.1)
+        ax.set_xlim(0, 2 * max(1.0, summary.novelty.max()))
+        ax.set_xlabel("novelty: nearest seen head's distance / a trained head's")
+        ax.set_title(f"{zoo_label} zoo", fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("accuracy on unseen tasks (%)")
+    handles = {h.get_label(): h for ax in axes[0] for h in ax.collections}
+    fig.legend(handles.values(), handles.keys(), loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def solution_basins(seen_heads: torch.Tensor, seen_start: torch.Tensor, starts: torch.Tensor,
+                    task_heads: dict[str, torch.Tensor], title: str) -> plt.Figure:
+    """10_diffusion_vs_regression: a 2-D PCA of raw head weights, fitted on a multi-solution zoo's seen
+    heads (T, P) coloured by their start (seen_start (T,)), its θ0*'s (M, P) as squares, and the heads
+    (S, P) each method gives for one text (task_heads), as larger markers."""
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=2).fit(seen_heads.numpy())
+    fig, ax = plt.subplots(figsize=(7, 5.5))
+    colours = plt.get_cmap("tab10")
+    xy = pca.transform(seen_heads.numpy())
+    for m in range(len(starts)):
+        sel = (seen_start == m).numpy()
+        ax.scatter(xy[sel, 0], xy[sel, 1], s=5, alpha=0.25, color=colours(m), label=f"seen heads, start {m}")
+    s_xy = pca.transform(starts.numpy())
+    ax.scatter(s_xy[:, 0], s_xy[:, 1], s=90, marker="s", c=[colours(m) for m in range(len(starts))],
+               edgecolors="black", label="θ0* of each start")
+    # Methods in colours apart from the starts' (tab10), so that a marker's colour never reads as a basin.
+    styles = zip(itertools.cycle("*XPD^v"), itertools.cycle(["black", "white", "gold", "magenta", "cyan", "grey"]))
+    for (label, theta), (marker, colour) in zip(task_heads.items(), styles):
+        h = pca.transform(theta.numpy())
+        ax.scatter(h[:, 0], h[:, 1], s=110, marker=marker, color=colour, edgecolors="black", linewidths=0.6,
+                   label=label)
+    ev = pca.explained_variance_ratio_
+    ax.set_xlabel(f"PC1 ({ev[0]:.0%} of variance)")
+    ax.set_ylabel(f"PC2 ({ev[1]:.0%})")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     return fig

@@ -57,6 +57,8 @@ class Profile:
     # Classes left out of every seen task (0 = off), for the held-out-classes evaluation.
     zoo_held_out_classes: int = 0
     zoo_shard_size: int = 128
+    # Stage-1 runs every task is fine-tuned from (1: the paper's zoo; > 1: a multi-solution zoo).
+    zoo_starts: int = 1
     # Generator (§3, §4.1): Adam 4e-4, batch 32, 5-epoch warmup, clip 0.1, λ1 = 0.1 are TrainConfig's
     # defaults (the paper's). The paper gives neither its epoch count nor λ2.
     dit: str = "paper"
@@ -126,6 +128,18 @@ class Profile:
     # steps (fractions of N) whose x0-estimate heads are shown (paper: steps 900 ... 1000 of 1000).
     gradcam_images: int = 4
     gradcam_steps: tuple[float, ...] = (0.9, 0.925, 0.95, 0.975, 1.0)
+    # Diffusion against regression (10_diffusion_vs_regression), on the profile's first dataset: a
+    # zoo of `solution_tasks` tasks, each fine-tuned from `solution_starts` θ0*'s, whose start-0 rows
+    # are the single-solution zoo; every generator and hypernetwork there trains `solution_steps`
+    # steps (None: the profile's gen_steps / gen_epochs); T2W and the noise baseline draw
+    # `solution_samples` heads per text; the noise baseline's σ are fractions of the seen heads'
+    # per-weight standard deviation, and the average baseline takes the nearest `solution_neighbours`.
+    solution_tasks: int = 1000
+    solution_starts: int = 4
+    solution_steps: int | None = None
+    solution_samples: int = 4
+    solution_noise: tuple[float, ...] = (0.1, 0.5)
+    solution_neighbours: int = 4
 
 
 PROFILES: dict[str, Profile] = {
@@ -170,6 +184,8 @@ PROFILES: dict[str, Profile] = {
         reptile_iterations=2,
         reptile_meta_batch=4,
         landscape_grid=11,
+        solution_tasks=30,
+        solution_samples=3,
     ),
     # The embedded default at a size with meaningful numbers, <= 45 minutes on 2 CPU cores.
     "cpu": Profile(
@@ -214,6 +230,9 @@ PROFILES: dict[str, Profile] = {
         # The paper's two 8-class tasks; two of 4 on a 10-class dataset (for_dataset).
         fusion_k=8,
         init_tasks=12,
+        # 10_diffusion_vs_regression: 192 tasks x 4 starts (768 heads); 400 steps per model.
+        solution_tasks=192,
+        solution_steps=400,
     ),
     # The paper's stack (CUDA + internet): §4.1 and App. B.
     "paper": Profile(
@@ -285,6 +304,19 @@ def heldout_zoo_profile(profile: Profile) -> Profile:
         raise ValueError(f"profile {profile.name!r} has heldout_split_classes = {profile.heldout_split_classes}: no held-out zoo")
     tasks = profile.zoo_tasks if profile.heldout_zoo_tasks is None else min(profile.zoo_tasks, profile.heldout_zoo_tasks)
     return dataclasses.replace(profile, zoo_held_out_classes=profile.heldout_split_classes, zoo_tasks=tasks)
+
+
+def solution_zoo_profile(profile: Profile) -> Profile:
+    """The profile of the multi-solution zoo (10_diffusion_vs_regression) and of the models trained
+    on it: `solution_tasks` tasks (at most the zoo's) from `solution_starts` θ0*'s, no held-out
+    classes, the `solution_steps` budget, and no validation tasks held out of training (nothing is
+    chosen there; with several rows per task they would share texts with training rows)."""
+    if profile.solution_starts < 2:
+        raise ValueError(f"solution_starts = {profile.solution_starts}: a multi-solution zoo needs at least 2 starts")
+    steps = profile.gen_steps if profile.solution_steps is None else profile.solution_steps
+    return dataclasses.replace(profile, zoo_tasks=min(profile.zoo_tasks, profile.solution_tasks),
+                               zoo_starts=profile.solution_starts, zoo_held_out_classes=0, gen_steps=steps,
+                               gen_validation_tasks=0)
 
 
 def get_profile(name: str, **overrides) -> Profile:

@@ -45,14 +45,26 @@ def pipeline_notebooks(directory: Path = REPO / "notebooks", only: list[str] | N
     return found
 
 
+def _merged_timings(path: Path, profile: str, overrides: dict, timings: dict[str, float],
+                    notebooks_dir: Path) -> dict[str, float]:
+    """Seconds per notebook of the run folder: this run's, and those of notebooks that an earlier run
+    of the same profile and overrides made there and this one did not rerun (`--only`), in order."""
+    earlier = json.loads(path.read_text()) if path.exists() else {}
+    same = earlier.get("profile") == profile and earlier.get("overrides") == overrides
+    merged = {**(earlier.get("seconds", {}) if same else {}), **timings}
+    order = [p.stem for p in pipeline_notebooks(notebooks_dir)]
+    return {name: merged[name] for name in order if name in merged}
+
+
 def run_pipeline(profile: str, *, notebooks_dir: Path = REPO / "notebooks", run_dir: Path | None = None,
                  artifacts: Path = REPO / "artifacts", figures: Path | None = None, data_root: str = "",
                  only: list[str] | None = None, overrides: dict | list[str] | None = None,
                  log_output: bool = True, threads: int | None = None) -> dict[str, float]:
     """Execute the pipeline for `profile` with profile `overrides` (typed against the Profile
-    fields); returns seconds per notebook (also saved as timings.json). The executed notebooks go
-    to `run_dir` (default: figures/<profile>/notebooks, beside the figures they made), and a whole
-    run (no `only`) ends by assembling the figures folder's RESULTS.md."""
+    fields); returns seconds per notebook of this run. The executed notebooks go to `run_dir`
+    (default: figures/<profile>/notebooks, beside the figures they made) with timings.json (a partial
+    run, `only`, updates the entries of the notebooks it ran); once every notebook has run there,
+    the figures folder's RESULTS.md is assembled."""
     overrides = typed_overrides(overrides)
     resolved = get_profile(profile, **overrides)  # fail on an unknown profile or field before starting any kernel
     user = [register_user_dataset(entry) for entry in resolved.user_data]
@@ -67,6 +79,8 @@ def run_pipeline(profile: str, *, notebooks_dir: Path = REPO / "notebooks", run_
               "DATA_ROOT": data_root, "OVERRIDES": json.loads(json.dumps(overrides))}
     notebooks = pipeline_notebooks(notebooks_dir, only)  # a bad --only fails before any folder is made
     run_dir.mkdir(parents=True, exist_ok=True)
+    if not only:  # a whole run starts its timings afresh
+        (run_dir / "timings.json").unlink(missing_ok=True)
     timings: dict[str, float] = {}
     for nb in notebooks:
         out = run_dir / nb.name
@@ -83,8 +97,9 @@ def run_pipeline(profile: str, *, notebooks_dir: Path = REPO / "notebooks", run_
             ) from None
         timings[nb.stem] = round(time.perf_counter() - start, 1)
         print(f"[t2w] {nb.name} done in {timings[nb.stem]:.1f} s", flush=True)
+    seconds = _merged_timings(run_dir / "timings.json", profile, params["OVERRIDES"], timings, notebooks_dir)
     atomic_write_text(run_dir / "timings.json", json.dumps({"profile": profile, "overrides": params["OVERRIDES"],
-                                                            "threads": threads, "seconds": timings}, indent=1))
-    if not only:
+                                                            "threads": threads, "seconds": seconds}, indent=1))
+    if set(seconds) == {p.stem for p in pipeline_notebooks(notebooks_dir)}:
         write_results(figures, run_dir)
     return timings

@@ -2,13 +2,18 @@
 
 Stage 1 trains one adapter on all classes of the base dataset (θ0*); stage 2 starts every task's
 head from θ0* and fine-tunes it on the task's own classes, all heads of a shard at once
-(`head_training.train_heads`). The Universal Model (§4.2) is one head trained on all classes from
-scratch, scored on each task with logits restricted to the task's classes.
+(`head_training.train_heads`). With `starts` = M > 1 (a multi-solution zoo, 10_diffusion_vs_regression)
+stage 1 runs M times with different seeds and every task is fine-tuned from each of the M θ0*'s:
+the zoo's rows are then (task, start) pairs, start-major (row m·N + i is task i from start m), so
+rows 0..N-1 are the single-solution zoo of the same tasks (equal up to float rounding: shards batch
+other heads together). The Universal Model (§4.2) is one head trained on all classes from scratch,
+scored on each task with logits restricted to the task's classes.
 
 A zoo is a folder:
     config.json                  ZooConfig, head spec, class names, where features and texts came from
-    tasks.json                   the TaskSet (classes and split of every task)
+    tasks.json                   the TaskSet (classes and split of every row: a task repeated per start)
     stage1.safetensors           θ0* (P,)                 (each .safetensors has a checksummed .json sidecar)
+    stage1_start{m}.safetensors  the θ0* of start m = 1..M-1 (multi-solution zoos only)
     universal.safetensors        the Universal Model (P,)
     shards/shard_NNNNN.safetensors   theta (n, P), task_ids (n,), train_loss (n, epochs), test_accuracy (n,)
     task_text.safetensors        v_c per text variant (T, D) and class embeddings (C, D)
@@ -65,9 +70,18 @@ class ZooConfig:
     held_out_classes: int = 0
     # Heads trained together in one batched program and stored in one file.
     shard_size: int = 128
+    # Stage-1 runs (θ0*'s) every task is fine-tuned from: 1 is the paper's zoo.
+    starts: int = 1
+
+    def __post_init__(self):
+        if self.starts < 1:
+            raise ValueError(f"a zoo needs starts >= 1 stage-1 runs, got {self.starts}")
 
     def to_json(self) -> dict:
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+        record = json.loads(json.dumps(dataclasses.asdict(self)))
+        if self.starts == 1:  # written only when set, so that single-solution zoos keep their folder digest
+            del record["starts"]
+        return record
 
     @classmethod
     def from_json(cls, d: dict) -> ZooConfig:
@@ -76,9 +90,23 @@ class ZooConfig:
             d[stage] = HeadTrainConfig(**{**d[stage], "betas": tuple(d[stage]["betas"])})
         return cls(**{**d, "k_range": tuple(d["k_range"])})
 
-    def task_seed(self, task_id: int) -> int:
-        """Shuffling seed of task `task_id`'s fine-tuning (independent of shard and rank)."""
-        return self.seed * 1_000_003 + task_id
+    def task_seed(self, row: int) -> int:
+        """Shuffling seed of row `row`'s fine-tuning (independent of shard and rank)."""
+        return self.seed * 1_000_003 + row
+
+    def stage1_seed(self, start: int) -> int:
+        """Seed of stage-1 run `start`: start 0 is the single-solution zoo's (the Universal Model
+        takes seed + 1)."""
+        return self.seed if start == 0 else self.seed + 1 + start
+
+
+def stage1_file(start: int) -> str:
+    return "stage1.safetensors" if start == 0 else f"stage1_start{start}.safetensors"
+
+
+def solution_rows(tasks: TaskSet, starts: int) -> TaskSet:
+    """The zoo's rows for `starts` stage-1 runs: every task once per start, start-major."""
+    return TaskSet(tasks.classes * starts, tasks.split * starts, tasks.held_out)
 
 
 def zoo_path(artifacts: str | Path, profile, identity: DatasetIdentity) -> Path:
@@ -103,7 +131,8 @@ def zoo_config(profile, seed: int | None = None) -> ZooConfig:
                      stage1=dataclasses.replace(stage, epochs=profile.stage1_epochs), stage2=stage,
                      universal=HeadTrainConfig(epochs=profile.universal_epochs, lr=profile.universal_lr,
                                                batch_size=profile.universal_batch_size), seed=seed,
-                     held_out_classes=profile.zoo_held_out_classes, shard_size=profile.zoo_shard_size)
+                     held_out_classes=profile.zoo_held_out_classes, shard_size=profile.zoo_shard_size,
+                     starts=profile.zoo_starts)
 
 
 def shard_plan(tasks: TaskSet, shard_size: int) -> list[list[int]]:
@@ -169,8 +198,9 @@ def build_zoo(directory: str | Path, cfg: ZooConfig, train: FeatureSet, test: Fe
         raise ValueError(f"text_emb needs a 'prompt' variant; got {sorted(text_emb)}")
     check_zoo_inputs(train, test, text_emb)
     # Impossible requests (k > classes, more tasks than distinct subsets) fail here, before any file.
-    tasks = sample_tasks(len(train.class_names), cfg.num_tasks, cfg.k_range, cfg.seed, cfg.unseen_fraction,
-                         cfg.held_out_classes)
+    base = sample_tasks(len(train.class_names), cfg.num_tasks, cfg.k_range, cfg.seed, cfg.unseen_fraction,
+                        cfg.held_out_classes)
+    tasks = solution_rows(base, cfg.starts)
     emb = text_emb["prompt"]
     spec = HeadSpec(train.X.shape[1], cfg.hidden, emb.shape[1])
     rank, world = rank_world()
@@ -180,13 +210,17 @@ def build_zoo(directory: str | Path, cfg: ZooConfig, train: FeatureSet, test: Fe
                                                 "class_names": train.class_names, "source": source}, "configuration")
     write_json_once(directory / "tasks.json", tasks.to_json(), "task set")
 
-    stages = {"stage1": (cfg.stage1, cfg.seed), "universal": (cfg.universal, cfg.seed + 1)}
+    stages = {"universal.safetensors": ("universal", cfg.universal, cfg.seed + 1)}
+    stages.update({stage1_file(m): ("stage1", cfg.stage1, cfg.stage1_seed(m)) for m in range(cfg.starts)})
     if rank == 0:
-        for name, (stage_cfg, seed) in stages.items():
-            _checked_or_compute(directory / f"{name}.safetensors",
+        for file, (name, stage_cfg, seed) in stages.items():
+            _checked_or_compute(directory / file,
                                 lambda c=stage_cfg, s=seed: _train_from_scratch(train, emb, c, spec, s), {"artifact": name})
     barrier()
-    theta0 = load_checked(directory / "stage1.safetensors", expect={"artifact": "stage1"})[0]["theta"]
+    # (M, P): θ0* of each start
+    theta0 = torch.stack([load_checked(directory / stage1_file(m), expect={"artifact": "stage1"})[0]["theta"]
+                          for m in range(cfg.starts)])
+    start_of = torch.arange(len(tasks)) // len(base)  # (rows,)
 
     plan = shard_plan(tasks, cfg.shard_size)
     mine = range(rank, len(plan), world)
@@ -197,8 +231,8 @@ def build_zoo(directory: str | Path, cfg: ZooConfig, train: FeatureSet, test: Fe
 
         def fine_tune(ids=ids):
             task_classes = tasks.padded(ids)
-            theta, loss = train_heads(theta0, train.X, train.y, emb, task_classes, [cfg.task_seed(i) for i in ids],
-                                      cfg.stage2, spec)
+            theta, loss = train_heads(theta0[start_of[ids]], train.X, train.y, emb, task_classes,
+                                      [cfg.task_seed(i) for i in ids], cfg.stage2, spec)
             acc = task_accuracy(theta, test.X, test.y, emb, task_classes, spec)
             return {"theta": theta, "task_ids": torch.tensor(ids), "train_loss": loss, "test_accuracy": acc}
 
@@ -209,13 +243,13 @@ def build_zoo(directory: str | Path, cfg: ZooConfig, train: FeatureSet, test: Fe
     barrier()
     manifest = directory / "manifest.json"
     if rank == 0:
-        _finish(directory, cfg, spec, tasks, plan, text_emb, test)
+        _finish(directory, cfg, spec, tasks, plan, text_emb, test, len(base))
     barrier()
     return manifest
 
 
 def _finish(directory: Path, cfg: ZooConfig, spec: HeadSpec, tasks: TaskSet, plan: list[list[int]],
-            text_emb: dict[str, torch.Tensor], test: FeatureSet) -> None:
+            text_emb: dict[str, torch.Tensor], test: FeatureSet, base_tasks: int) -> None:
     """Task text vectors, Universal Model accuracies, weight statistics and the manifest (last)."""
     task_classes = tasks.padded()
     mask = task_classes >= 0
@@ -233,14 +267,16 @@ def _finish(directory: Path, cfg: ZooConfig, spec: HeadSpec, tasks: TaskSet, pla
         seconds += meta["seconds"]
         thetas.append(tensors["theta"])
         for j, i in enumerate(ids):
-            rows[i] = {"id": i, "classes": list(tasks.classes[i]), "k": len(tasks.classes[i]), "split": tasks.split[i],
-                       "seed": cfg.task_seed(i), "shard": s, "test_accuracy": float(tensors["test_accuracy"][j]),
+            rows[i] = {"id": i, "task": i % base_tasks, "start": i // base_tasks, "classes": list(tasks.classes[i]),
+                       "k": len(tasks.classes[i]), "split": tasks.split[i], "seed": cfg.task_seed(i), "shard": s,
+                       "test_accuracy": float(tensors["test_accuracy"][j]),
                        "universal_accuracy": float(universal_acc[i])}
     stats = weight_stats(torch.cat(thetas), spec)
     atomic_write_text(directory / "weight_stats.json", json.dumps(stats, indent=1))
-    metas = {name: load_checked(directory / f"{name}.safetensors")[1] for name in ("stage1", "universal", "task_text")}
-    seconds += metas["stage1"]["seconds"] + metas["universal"]["seconds"]
-    files = {f"{k}.safetensors": m["sha256"] for k, m in metas.items()}
+    names = [stage1_file(m) for m in range(cfg.starts)] + ["universal.safetensors", "task_text.safetensors"]
+    metas = {name: load_checked(directory / name)[1] for name in names}
+    seconds += sum(m["seconds"] for name, m in metas.items() if name != "task_text.safetensors")
+    files = {name: m["sha256"] for name, m in metas.items()}
     files.update({name: sha256_file(directory / name) for name in ("config.json", "tasks.json")})
     manifest = {"format": FORMAT, "tasks": [rows[i] for i in range(len(tasks))], "shards": shards, "files": files,
                 # Training compute summed over stage 1, the Universal Model and every shard, so a
@@ -258,29 +294,60 @@ def weight_stats(theta: torch.Tensor, spec: HeadSpec) -> dict:
 
 @dataclass
 class Zoo:
-    """A loaded, verified zoo: heads theta (T, P) in task-id order and everything about them."""
+    """A loaded, verified zoo: heads theta (T, P) in row order and everything about them; or a view
+    of one (`view`): some of its rows, or its heads transformed (e.g. permutation-aligned)."""
 
     directory: Path
     config: ZooConfig
     spec: HeadSpec
-    tasks: TaskSet
+    tasks: TaskSet  # one entry per row
     class_names: list[str]
     source: dict
     theta: torch.Tensor  # (T, P)
     train_loss: torch.Tensor  # (T, stage-2 epochs)
     test_accuracy: torch.Tensor  # (T,)
     universal_accuracy: torch.Tensor  # (T,)
-    stage1: torch.Tensor  # (P,)
+    stage1: torch.Tensor  # (P,) θ0* of start 0
     universal: torch.Tensor  # (P,)
     task_text: dict[str, torch.Tensor]  # "v_c/<variant>" (T, D), "class_emb/<variant>" (C, D)
+    starts: torch.Tensor  # (M, P) θ0* of every start; starts[0] is stage1
+    start: torch.Tensor  # (T,) the start each row's head was fine-tuned from
+    rows: tuple[int, ...] | None = None  # a view's rows of the zoo on disk (None: all of them)
+    view: str = ""  # a view's label ("" for the zoo on disk)
+
+    @property
+    def name(self) -> str:
+        """The zoo's folder name, with the view's label: what generators are keyed by."""
+        return self.directory.name + (f"/{self.view}" if self.view else "")
 
     def table(self):
         import pandas as pd
 
         manifest = read_json_checked(self.directory / "manifest.json", "zoo manifest")
         df = pd.DataFrame(manifest["tasks"])
+        if self.rows is not None:
+            df = df.iloc[list(self.rows)].reset_index(drop=True)
         df["class_names"] = [[self.class_names[c] for c in t] for t in df["classes"]]
         return df
+
+    def select(self, rows: list[int], view: str) -> Zoo:
+        """The view of rows `rows` (of this zoo), labelled `view`."""
+        index = torch.as_tensor(rows, dtype=torch.int64)
+        base = list(range(len(self.tasks))) if self.rows is None else list(self.rows)
+        tasks = TaskSet(tuple(self.tasks.classes[i] for i in rows), tuple(self.tasks.split[i] for i in rows),
+                        self.tasks.held_out)
+        text = {k: (v[index] if k.startswith("v_c/") else v) for k, v in self.task_text.items()}
+        return dataclasses.replace(self, tasks=tasks, theta=self.theta[index], train_loss=self.train_loss[index],
+                                   test_accuracy=self.test_accuracy[index],
+                                   universal_accuracy=self.universal_accuracy[index], task_text=text,
+                                   start=self.start[index], rows=tuple(base[i] for i in rows),
+                                   view="/".join(filter(None, (self.view, view))))
+
+    def with_heads(self, theta: torch.Tensor, view: str) -> Zoo:
+        """The same rows with other heads theta (T, P) (e.g. aligned), labelled `view`."""
+        if theta.shape != self.theta.shape:
+            raise ValueError(f"heads of shape {tuple(theta.shape)} for a zoo of {tuple(self.theta.shape)}")
+        return dataclasses.replace(self, theta=theta, view="/".join(filter(None, (self.view, view))))
 
 
 def load_zoo(directory: str | Path) -> Zoo:
@@ -308,6 +375,7 @@ def load_zoo(directory: str | Path) -> Zoo:
         return tensors
 
     config = checked_json("config.json", "zoo configuration")
+    zoo_cfg = ZooConfig.from_json(config["config"])
     tasks = TaskSet.from_json(checked_json("tasks.json", "zoo task set"))
     T = len(tasks)
     parts = [checked(s["file"], s["sha256"]) for s in manifest["shards"]]
@@ -317,7 +385,9 @@ def load_zoo(directory: str | Path) -> Zoo:
         raise CorruptArtifactError(f"{directory}: shards hold {len(order)} heads for {T} tasks")
     files = {name.removesuffix(".safetensors"): checked(name, sha) for name, sha in manifest["files"].items()
              if name.endswith(".safetensors")}
-    return Zoo(directory, ZooConfig.from_json(config["config"]), HeadSpec.from_json(config["spec"]), tasks,
+    starts = torch.stack([files[stage1_file(m).removesuffix(".safetensors")]["theta"] for m in range(zoo_cfg.starts)])
+    return Zoo(directory, zoo_cfg, HeadSpec.from_json(config["spec"]), tasks,
                config["class_names"], config["source"], cat["theta"], cat["train_loss"], cat["test_accuracy"],
                torch.tensor([t["universal_accuracy"] for t in manifest["tasks"]]),
-               files["stage1"]["theta"], files["universal"]["theta"], files["task_text"])
+               files["stage1"]["theta"], files["universal"]["theta"], files["task_text"], starts,
+               torch.tensor([t.get("start", 0) for t in manifest["tasks"]]))

@@ -107,6 +107,23 @@ def test_application_stage_outputs(smoke_run):
 
 
 @pytest.mark.pipeline
+def test_diffusion_vs_regression_outputs(smoke_run):
+    from t2wlib import regression_study
+
+    figs = RUN / "figures"
+    summary = pd.read_csv(figs / "diffusion_vs_regression.csv")
+    trained = [*regression_study.GENERATORS, *regression_study.HYPERNETS.values()]
+    methods = {(regression_study.ZOO_LABEL[z], m) for z, m in trained}
+    assert methods <= set(zip(summary.zoo, summary.method))
+    assert set(summary.zoo) == set(regression_study.ZOO_LABEL.values()) and summary.accuracy.between(0, 1).all()
+    starts = pd.read_csv(figs / "solution_starts.csv")
+    assert (starts.theta0_distance_aligned[1:] > 0).all()  # other solutions, not permutations of start 0's
+    assert pd.read_csv(figs / "diffusion_vs_regression_answer.csv").answer[0].startswith("Unseen tasks: on the single")
+    for name in ("diffusion_vs_regression_novelty", "diffusion_vs_regression_basins"):
+        assert (figs / f"{name}.png").stat().st_size > 10_000
+
+
+@pytest.mark.pipeline
 def test_generate_and_predict_from_the_command_line(smoke_run, tmp_path):
     import subprocess
     import sys

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import nbformat
@@ -120,3 +121,23 @@ def test_source_notebooks_are_clean_and_set_up_in_three_lines(path):
         line.split("=")[0].strip() for line in code[0].source.splitlines() if "=" in line}
     assert len(code[1].source.strip().splitlines()) <= 3 and "Session(" in code[1].source
     assert nb.cells[-1].cell_type == "markdown" and nb.cells[-1].source.startswith("## Reading")
+
+
+def test_a_partial_run_updates_the_timings_and_results_of_its_notebooks(tmp_path):
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    writes = "from t2wlib.plotting import FigureWriter\nFigureWriter(FIGURES, PROFILE, [0], {'notebook': NOTEBOOK}).json({}, NOTEBOOK)"
+    _notebook(nbs / "01_a.ipynb", writes)
+    _notebook(nbs / "02_b.ipynb", writes)
+    kwargs = dict(notebooks_dir=nbs, run_dir=tmp_path / "runs", artifacts=tmp_path / "a", figures=tmp_path / "f",
+                  log_output=False)
+    run_pipeline("smoke", **kwargs)
+    results, timings = tmp_path / "f" / "RESULTS.md", tmp_path / "runs" / "timings.json"
+    first = json.loads(timings.read_text())["seconds"]
+    results.unlink()
+    run_pipeline("smoke", only=["02"], **kwargs)
+    seconds = json.loads(timings.read_text())["seconds"]
+    assert list(seconds) == ["01_a", "02_b"] and seconds["01_a"] == first["01_a"] and results.exists()
+    results.unlink()
+    run_pipeline("smoke", only=["02"], overrides={"zoo_tasks": 60}, **kwargs)  # another run's timings are not mixed in
+    assert list(json.loads(timings.read_text())["seconds"]) == ["02_b"] and not results.exists()
