@@ -6,6 +6,7 @@ paper's T2W-CLIP and T2W-NL):
   Trained (ceiling)   the zoo's own head of each task (stage 2 fine-tuning on the task's data)
   Universal Model     one head trained on all classes, restricted to each task's classes
   Retrieval-*         the seen head whose task text vector is nearest (baselines.retrieve_heads)
+  Ridge-*             a linear map v_c -> θ in closed form (baselines.fit_ridge)
   Hypernetwork-*      an MLP v_c -> θ regressed on the seen zoo (baselines.train_hypernetwork)
   T2W-*               the diffusion generator, DDIM with the profile's steps
 Seed-free methods are repeated under every seed, so each row of the summary averages the same seeds.
@@ -19,7 +20,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .baselines import HyperNetwork, hypernetwork_heads, retrieve_heads, train_hypernetwork
+from .baselines import HyperNetwork, fit_ridge, hypernetwork_heads, retrieve_heads, train_hypernetwork
 from .evaluate import head_scores
 from .features import FeatureSet
 from .generator import T2WGenerator
@@ -28,7 +29,7 @@ from .zoo import Zoo
 
 VARIANT_LABEL = {"prompt": "CLIP", "description": "NL"}
 CEILING = "Trained (ceiling)"
-ORDER = [CEILING, "Universal Model", *(f"{m}-{label}" for m in ("Retrieval", "Hypernetwork", "T2W")
+ORDER = [CEILING, "Universal Model", *(f"{m}-{label}" for m in ("Retrieval", "Ridge", "Hypernetwork", "T2W")
                                        for label in VARIANT_LABEL.values())]
 
 
@@ -38,13 +39,16 @@ def method_heads(zoo: Zoo, ids: list[int], generators: dict[tuple[str, int], T2W
     generators and hypernets are keyed (text variant, seed)."""
     seeds = sorted({seed for _, seed in generators})
     seen = zoo.tasks.ids("seen")
-    heads = {}
+    heads, ridge = {}, {}
     for seed in seeds:
         heads[CEILING, seed] = zoo.theta[ids]
         heads["Universal Model", seed] = zoo.universal.expand(len(ids), -1)
     for (variant, seed), gen in generators.items():
         label, v_c = VARIANT_LABEL[variant], zoo.task_text[f"v_c/{variant}"]
         heads[f"Retrieval-{label}", seed] = retrieve_heads(v_c[ids], v_c[seen], zoo.theta[seen])[0]
+        if variant not in ridge:  # closed form and seed-free: fitted once per variant
+            ridge[variant] = fit_ridge(v_c[seen], zoo.theta[seen])(v_c[ids])
+        heads[f"Ridge-{label}", seed] = ridge[variant]
         if (variant, seed) in hypernets:
             heads[f"Hypernetwork-{label}", seed] = hypernetwork_heads(hypernets[variant, seed], v_c[ids], gen.tokenizer)
         heads[f"T2W-{label}", seed] = gen.sample(v_c[ids], steps=ddim_steps, seed=seed)

@@ -6,8 +6,10 @@ start-0 rows are the single-solution zoo of the same tasks (the paper's kind), s
 tasks, texts, split and the start-0 heads. On each zoo, trained with the same step budget:
   T2W                       the diffusion generator, `solution_samples` DDIM samples per text
   Hypernetwork              an MLP v_c -> θ regressed by MSE (baselines.train_hypernetwork)
-  Hypernetwork (aligned)    the same on the multi-solution zoo with every head permuted to θ0* of
-                            start 0 (Git Re-Basin): does canonicalisation make regression enough?
+  Ridge                     a linear map v_c -> θ in closed form (baselines.fit_ridge)
+  Hypernetwork (aligned), Ridge (aligned)   the same on the multi-solution zoo with every head
+                            permuted to θ0* of start 0 (Git Re-Basin): does canonicalisation make
+                            regression enough?
   T2W + L_sym, T2W + permutation augmentation   (multi-solution zoo only: the paper's case for them)
 and, the same on both zoos (from the seen heads of start 0: a nearest-text rule cannot tell the
 M heads of one text apart): the trained heads, the Universal Model, retrieval, the nearest seen head
@@ -24,7 +26,8 @@ import pandas as pd
 import torch
 
 from . import solution_space
-from .baselines import average_nearest_heads, hypernetwork_heads, noisy_heads, retrieve_heads, train_hypernetwork
+from .baselines import (average_nearest_heads, fit_ridge, hypernetwork_heads, noisy_heads, retrieve_heads,
+                        train_hypernetwork)
 from .generator_training import generator_path, train_config, train_generator
 from .head import task_accuracy
 from .weight_tokenizer import WeightTokenizer
@@ -32,7 +35,7 @@ from .zoo import Zoo
 
 SINGLE, MULTI, ALIGNED = "single", "multi", "multi, aligned"
 ZOO_LABEL = {SINGLE: "single-solution", MULTI: "multi-solution"}
-TRAINED, T2W, HYPERNET = "Trained heads", "T2W", "Hypernetwork"
+TRAINED, T2W, HYPERNET, RIDGE = "Trained heads", "T2W", "Hypernetwork", "Ridge"
 # Generator variants: (zoo, method) -> the profile fields set for it. T2W itself takes neither L_sym
 # nor permutation augmentation (whatever the profile says), so that each variant adds one of them.
 PLAIN = {"lambda_sym": 0.0, "gen_augment": False}
@@ -40,6 +43,9 @@ GENERATORS = {(SINGLE, T2W): PLAIN, (MULTI, T2W): PLAIN, (MULTI, "T2W + L_sym"):
               (MULTI, "T2W + permutation augmentation"): {**PLAIN, "gen_augment": True}}
 # Hypernetworks: the zoo view they regress, and the zoo (and method name) they are reported under.
 HYPERNETS = {SINGLE: (SINGLE, HYPERNET), MULTI: (MULTI, HYPERNET), ALIGNED: (MULTI, "Hypernetwork (aligned zoo)")}
+# Ridge maps (closed form, fitted when scoring), the same way.
+RIDGES = {SINGLE: (SINGLE, RIDGE), MULTI: (MULTI, RIDGE), ALIGNED: (MULTI, "Ridge (aligned zoo)")}
+REGRESSIONS = {method for _, method in [*HYPERNETS.values(), *RIDGES.values()]}
 
 
 def views(zoo: Zoo) -> dict[str, Zoo]:
@@ -97,6 +103,11 @@ def method_heads(zoo_views: dict[str, Zoo], gens: dict, nets: dict, profile) -> 
         heads[key] = torch.stack([gen.sample(v, steps=profile.ddim_steps, seed=seed + s) for s in range(S)], 1)
     for view, (net, tokenizer) in nets.items():
         heads[HYPERNETS[view]] = hypernetwork_heads(net, v, tokenizer).unsqueeze(1)
+    for view, key in RIDGES.items():
+        if view in zoo_views:
+            z = zoo_views[view]
+            z_seen = z.tasks.ids("seen")
+            heads[key] = fit_ridge(z.task_text["v_c/prompt"][z_seen], z.theta[z_seen])(v).unsqueeze(1)
     return heads
 
 
@@ -147,7 +158,7 @@ def answer(summary: pd.DataFrame) -> str:
     parts = []
     for zoo_label in ZOO_LABEL.values():
         rows = summary[summary.zoo == zoo_label].set_index("method")
-        regressions = [m for m in rows.index if m.startswith(HYPERNET)]
+        regressions = [m for m in rows.index if m in REGRESSIONS]
         best = rows.loc[regressions].accuracy.idxmax()
         gap = 100 * (rows.accuracy[T2W] - rows.accuracy[best])
         parts.append(f"on the {zoo_label} zoo T2W {'beats' if gap > 0 else 'does not beat'} regression "

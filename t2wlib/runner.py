@@ -62,9 +62,9 @@ def run_pipeline(profile: str, *, notebooks_dir: Path = REPO / "notebooks", run_
                  log_output: bool = True, threads: int | None = None) -> dict[str, float]:
     """Execute the pipeline for `profile` with profile `overrides` (typed against the Profile
     fields); returns seconds per notebook of this run. The executed notebooks go to `run_dir`
-    (default: figures/<profile>/notebooks, beside the figures they made) with timings.json (a partial
-    run, `only`, updates the entries of the notebooks it ran); once every notebook has run there,
-    the figures folder's RESULTS.md is assembled."""
+    (default: figures/<profile>/notebooks, beside the figures they made) with timings.json, updated
+    after each notebook (a partial run, `only`, updates the entries of the notebooks it ran); once
+    every notebook has run there, the figures folder's RESULTS.md is assembled."""
     overrides = typed_overrides(overrides)
     resolved = get_profile(profile, **overrides)  # fail on an unknown profile or field before starting any kernel
     user = [register_user_dataset(entry) for entry in resolved.user_data]
@@ -97,9 +97,11 @@ def run_pipeline(profile: str, *, notebooks_dir: Path = REPO / "notebooks", run_
             ) from None
         timings[nb.stem] = round(time.perf_counter() - start, 1)
         print(f"[t2w] {nb.name} done in {timings[nb.stem]:.1f} s", flush=True)
-    seconds = _merged_timings(run_dir / "timings.json", profile, params["OVERRIDES"], timings, notebooks_dir)
-    atomic_write_text(run_dir / "timings.json", json.dumps({"profile": profile, "overrides": params["OVERRIDES"],
-                                                            "threads": threads, "seconds": seconds}, indent=1))
+        # After every notebook, so that a killed run keeps the times of those it finished.
+        seconds = _merged_timings(run_dir / "timings.json", profile, params["OVERRIDES"], {nb.stem: timings[nb.stem]},
+                                  notebooks_dir)
+        atomic_write_text(run_dir / "timings.json", json.dumps({"profile": profile, "overrides": params["OVERRIDES"],
+                                                                "threads": threads, "seconds": seconds}, indent=1))
     if set(seconds) == {p.stem for p in pipeline_notebooks(notebooks_dir)}:
         write_results(figures, run_dir)
     return timings

@@ -105,6 +105,22 @@ def test_hypernetwork_fits_its_training_heads_and_resumes(setup, tmp_path):
     assert torch.equal(baselines.hypernetwork_heads(again, v, tok), pred)
 
 
+def test_ridge_recovers_a_linear_map_and_shrinks_on_noise():
+    g = torch.Generator().manual_seed(0)
+    v = torch.randn(200, 6, generator=g)
+    W = torch.randn(6, 30, generator=g)
+    linear = baselines.fit_ridge(v, v @ W + 0.5)
+    v_new = torch.randn(10, 6, generator=g)
+    torch.testing.assert_close(linear(v_new), v_new @ W + 0.5, atol=1e-2, rtol=0)
+    assert linear.alpha == min(baselines.RIDGE_ALPHAS)
+    noise = torch.randn(200, 30, generator=g)  # heads that the text does not predict
+    shrunk = baselines.fit_ridge(v, noise)
+    assert shrunk.alpha == max(baselines.RIDGE_ALPHAS)
+    assert float(shrunk(v_new).std(0).mean()) < 0.5 * float(linear(v_new).std(0).mean())
+    with pytest.raises(ValueError, match="at least"):
+        baselines.fit_ridge(v[:2], noise[:2])
+
+
 def test_comparison_table_has_every_method_and_seed(setup):
     root, zoo, test = setup
     profile = get_profile("smoke", block_size=8, gen_epochs=1, gen_batch_size=8)
@@ -114,7 +130,7 @@ def test_comparison_table_has_every_method_and_seed(setup):
     heads = comparison.method_heads(zoo, ids, gens, {}, ddim_steps=3)
     scores = comparison.score_methods(zoo, test, ids, heads, dataset="synthetic", split="unseen")
     assert set(scores.method) == {"Trained (ceiling)", "Universal Model", "Retrieval-CLIP", "Retrieval-NL",
-                                  "T2W-CLIP", "T2W-NL"}
-    assert scores.groupby("method").seed.nunique().eq(2).all() and len(scores) == 6 * 2 * len(ids)
+                                  "Ridge-CLIP", "Ridge-NL", "T2W-CLIP", "T2W-NL"}
+    assert scores.groupby("method").seed.nunique().eq(2).all() and len(scores) == 8 * 2 * len(ids)
     table = evaluate.summarise(scores, ["dataset", "split", "method"])
     assert table.set_index("method").loc["Trained (ceiling)", "of_ceiling"] == 1.0

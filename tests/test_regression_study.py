@@ -136,6 +136,7 @@ def test_the_study_runs_end_to_end(zoos, tmp_path):
     assert set(seconds) == {f"{regression_study.ZOO_LABEL[z]} / {m}" for z, m in regression_study.GENERATORS} | {
         f"{regression_study.ZOO_LABEL[z]} / {m}" for z, m in regression_study.HYPERNETS.values()}
     heads = regression_study.method_heads(views, gens, nets, profile)
+    assert set(regression_study.RIDGES.values()) <= set(heads)
     per_sample, summary = regression_study.score(views, heads, test)
     rows = summary.set_index(["zoo", "method"])
     assert rows.loc[("single-solution", "Trained heads"), "novelty"] == 1.0

@@ -126,7 +126,8 @@ def test_source_notebooks_are_clean_and_set_up_in_three_lines(path):
 def test_a_partial_run_updates_the_timings_and_results_of_its_notebooks(tmp_path):
     nbs = tmp_path / "notebooks"
     nbs.mkdir()
-    writes = "from t2wlib.plotting import FigureWriter\nFigureWriter(FIGURES, PROFILE, [0], {'notebook': NOTEBOOK}).json({}, NOTEBOOK)"
+    writes = ("from t2wlib.plotting import FigureWriter\n"
+              "FigureWriter(FIGURES, PROFILE, [0], {'notebook': NOTEBOOK}).json({}, NOTEBOOK)")
     _notebook(nbs / "01_a.ipynb", writes)
     _notebook(nbs / "02_b.ipynb", writes)
     kwargs = dict(notebooks_dir=nbs, run_dir=tmp_path / "runs", artifacts=tmp_path / "a", figures=tmp_path / "f",
