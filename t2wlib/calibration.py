@@ -21,7 +21,7 @@ import torch
 from scipy.optimize import minimize_scalar
 
 from .cache import read_json_checked, write_json_checked
-from .head import _task_logits, task_membership
+from .head import _local_labels, _task_logits
 
 if TYPE_CHECKING:  # annotations only
     from .features import FeatureSet
@@ -36,17 +36,17 @@ LOG_T_RANGE = (-5.0, 5.0)
 
 @torch.no_grad()
 def task_logits(theta: torch.Tensor, features: FeatureSet, zoo: Zoo, ids: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every head's logits on its own task's images: theta (H, P) for tasks `ids` -> logits (M, C)
-    with -inf outside each row's task and labels (M,), M = the images of all tasks together."""
+    """Every head's logits on its own task's images: theta (H, P) for tasks `ids` -> logits (M, K)
+    over each row's task classes (padding classes at -inf) and labels (M,), each label's position
+    among its task's classes; M = the images of all tasks together."""
     task_classes = zoo.tasks.padded(ids)
     emb = zoo.task_text["class_emb/prompt"]  # (C, D): the heads score the template prompts
-    in_task = task_membership(task_classes, emb.shape[0])[:, features.y]  # (H, N)
     rows, labels = [], []
-    for start, logits in _task_logits(theta, features.X, emb, task_classes, zoo.spec, 1 << 25):
-        for i in range(logits.shape[0]):
-            keep = in_task[start + i]
-            rows.append(logits[i, keep])
-            labels.append(features.y[keep])
+    for start, samples, logits in _task_logits(theta, features.X, features.y, emb, task_classes, zoo.spec, 1 << 25):
+        local = _local_labels(features.y, samples, task_classes[start:start + len(samples)])
+        valid = samples >= 0
+        rows.append(logits[valid])
+        labels.append(local[valid])
     return torch.cat(rows), torch.cat(labels)
 
 

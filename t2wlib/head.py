@@ -150,13 +150,29 @@ def task_membership(task_classes: torch.Tensor, num_classes: int) -> torch.Tenso
     return member[:, :num_classes]
 
 
-def _task_logits(theta, x, class_emb, task_classes, spec, max_elements):
-    """Chunks of (first head index, logits (h, N, C) with classes outside each head's task at -inf)."""
-    member = task_membership(task_classes.to(x.device), class_emb.shape[0])  # (H, C)
-    chunk = max(1, max_elements // (len(x) * max(class_emb.shape[0], spec.embed_dim)))
+def _task_logits(theta, x, y, class_emb, task_classes, spec, max_elements):
+    """Each head's logits on its own task's samples over its own task's classes, in chunks of heads:
+    yields (first head index s, rows (h, B) the indices into x of each head's task samples, -1
+    padded, logits (h, B, K) with padding classes at -inf). Only the task's samples and classes are
+    computed: a task of k classes among C sees about k / C of the samples, and holds k of C classes."""
+    C, N, K = class_emb.shape[0], len(x), task_classes.shape[1]
+    task_classes = task_classes.to(x.device)
+    per_class = torch.bincount(y, minlength=C)
+    counts = (per_class[task_classes.clamp_min(0)] * (task_classes >= 0)).sum(1)  # (H,) task samples per head
+    widest = int(counts.max()) if len(counts) else 0
+    # Heads per chunk, bounded by each head's largest tensors: its samples' features gathered
+    # (B, F), logits and hidden units (B, K + r), class embeddings (K, D), the dense W1 x (N, r).
+    per_head = widest * (spec.feature_dim + K + spec.hidden) + K * spec.embed_dim + N * spec.hidden
+    chunk = max(1, max_elements // max(1, per_head))
     for s in range(0, theta.shape[0], chunk):
-        logits = head_logits(theta[s:s + chunk], x, class_emb, spec)  # (h, N, C)
-        yield s, logits.masked_fill(~member[s:s + chunk].unsqueeze(1), float("-inf"))
+        classes = task_classes[s:s + chunk]  # (h, K)
+        member = task_membership(classes, C)[:, y]  # (h, N)
+        B = int(counts[s:s + chunk].max())
+        # The task's samples first, in their order (a stable sort of the membership).
+        rows = member.to(torch.uint8).sort(dim=1, descending=True, stable=True).indices[:, :B]  # (h, B)
+        valid = torch.arange(B, device=x.device) < counts[s:s + chunk].unsqueeze(1)
+        logits = head_logits(theta[s:s + chunk], x, class_emb[classes.clamp_min(0)], spec, rows=rows)  # (h, B, K)
+        yield s, rows.where(valid, -1), logits.masked_fill_((classes < 0).unsqueeze(1), float("-inf"))
 
 
 @torch.no_grad()
@@ -166,12 +182,20 @@ def task_predictions(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, clas
 
     theta (H, P); x (N, F) and y (N,) a labelled split of the base dataset; class_emb (C, D) all
     class embeddings; task_classes (H, K) each head's class ids (-1 padded). Head i predicts the
-    argmax over its task's classes only, on every sample. Returns pred (H, N) class ids and
-    in_task (H, N) bool: whether sample n belongs to head i's task (only those count).
+    argmax over its task's classes only, on its task's samples. Returns pred (H, N) class ids (-1
+    on samples outside the head's task) and in_task (H, N) bool: whether sample n belongs to head
+    i's task (only those count).
     """
-    pred = torch.cat([logits.argmax(-1) for _, logits in _task_logits(theta, x, class_emb, task_classes, spec,
-                                                                         max_elements)])
+    pred = torch.full((theta.shape[0], len(x)), -1, dtype=torch.int64, device=x.device)
+    for s, rows, logits in _task_logits(theta, x, y, class_emb, task_classes, spec, max_elements):
+        head, j = (rows >= 0).nonzero(as_tuple=True)
+        pred[s + head, rows[head, j]] = task_classes[s + head, logits.argmax(-1)[head, j]].to(x.device)
     return pred, task_membership(task_classes.to(x.device), class_emb.shape[0])[:, y]
+
+
+def _local_labels(y: torch.Tensor, rows: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+    """The position (h, B) of each task sample's label among its head's task classes (h, K)."""
+    return (y[rows.clamp_min(0)].unsqueeze(-1) == classes.unsqueeze(1)).to(torch.uint8).argmax(-1)
 
 
 @torch.no_grad()
@@ -179,21 +203,26 @@ def task_loss(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, class_emb: 
               task_classes: torch.Tensor, spec: HeadSpec, max_elements: int = 1 << 25) -> torch.Tensor:
     """Mean cross-entropy (H,) of each head over its task's samples, softmax over its task's classes
     (arguments as in `task_predictions`)."""
-    in_task = task_membership(task_classes.to(x.device), class_emb.shape[0])[:, y]  # (H, N)
     out = []
-    for s, logits in _task_logits(theta, x, class_emb, task_classes, spec, max_elements):
-        nll = -logits.log_softmax(-1).gather(-1, y.expand(len(logits), -1).unsqueeze(-1)).squeeze(-1)  # (h, N)
-        m = in_task[s:s + len(logits)]
-        out.append(nll.where(m, 0.0).sum(1) / m.sum(1))
-    return torch.cat(out)
+    for s, rows, logits in _task_logits(theta, x, y, class_emb, task_classes, spec, max_elements):
+        local = _local_labels(y, rows, task_classes[s:s + len(rows)].to(x.device))
+        nll = -logits.log_softmax(-1).gather(-1, local.unsqueeze(-1)).squeeze(-1)  # (h, B)
+        valid = rows >= 0
+        out.append(nll.where(valid, 0.0).sum(1) / valid.sum(1))
+    return torch.cat(out) if out else torch.empty(0)
 
 
+@torch.no_grad()
 def task_accuracy(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, class_emb: torch.Tensor,
-                  task_classes: torch.Tensor, spec: HeadSpec) -> torch.Tensor:
+                  task_classes: torch.Tensor, spec: HeadSpec, max_elements: int = 1 << 25) -> torch.Tensor:
     """Accuracy (H,) in [0, 1] of each head theta (H, P) on its own task (arguments as in
     `task_predictions`); NaN for a task with no samples in the split."""
-    pred, in_task = task_predictions(theta, x, y, class_emb, task_classes, spec)
-    return ((pred == y) & in_task).sum(1) / in_task.sum(1)  # 0/0 -> NaN for an empty task
+    out = []
+    for s, rows, logits in _task_logits(theta, x, y, class_emb, task_classes, spec, max_elements):
+        local = _local_labels(y, rows, task_classes[s:s + len(rows)].to(x.device))
+        valid = rows >= 0
+        out.append(((logits.argmax(-1) == local) & valid).sum(1) / valid.sum(1))  # 0/0 -> NaN for an empty task
+    return torch.cat(out).cpu() if out else torch.empty(0)
 
 
 class CLIPAdapter(nn.Module):
