@@ -5,6 +5,8 @@ Methods, per text variant where they read text ("prompt" -> -CLIP, "description"
 paper's T2W-CLIP and T2W-NL):
   Trained (ceiling)   the zoo's own head of each task (stage 2 fine-tuning on the task's data)
   Universal Model     one head trained on all classes, restricted to each task's classes
+  Stage-1 head (θ0*)  the head every zoo head is fine-tuned from: what a generator that returns the
+                      zoo's centre for every text would score
   Retrieval-*         the seen head whose task text vector is nearest (baselines.retrieve_heads)
   Ridge-*             a linear map v_c -> θ in closed form (baselines.fit_ridge)
   Hypernetwork-*      an MLP v_c -> θ regressed on the seen zoo (baselines.train_hypernetwork)
@@ -29,7 +31,8 @@ from .zoo import Zoo
 
 VARIANT_LABEL = {"prompt": "CLIP", "description": "NL"}
 CEILING = "Trained (ceiling)"
-ORDER = [CEILING, "Universal Model", *(f"{m}-{label}" for m in ("Retrieval", "Ridge", "Hypernetwork", "T2W")
+STAGE1 = "Stage-1 head (θ0*)"
+ORDER = [CEILING, "Universal Model", STAGE1, *(f"{m}-{label}" for m in ("Retrieval", "Ridge", "Hypernetwork", "T2W")
                                        for label in VARIANT_LABEL.values())]
 
 
@@ -43,6 +46,7 @@ def method_heads(zoo: Zoo, ids: list[int], generators: dict[tuple[str, int], T2W
     for seed in seeds:
         heads[CEILING, seed] = zoo.theta[ids]
         heads["Universal Model", seed] = zoo.universal.expand(len(ids), -1)
+        heads[STAGE1, seed] = zoo.stage1.expand(len(ids), -1)
     for (variant, seed), gen in generators.items():
         label, v_c = VARIANT_LABEL[variant], zoo.task_text[f"v_c/{variant}"]
         heads[f"Retrieval-{label}", seed] = retrieve_heads(v_c[ids], v_c[seen], zoo.theta[seen])[0]

@@ -72,8 +72,8 @@ def test_training_stage_outputs(smoke_run):
 def test_evaluation_stage_outputs(smoke_run):
     figs = RUN / "figures"
     table1 = pd.read_csv(figs / "table1.csv")
-    methods = {"Trained (ceiling)", "Universal Model", "Retrieval-CLIP", "Retrieval-NL", "Ridge-CLIP", "Ridge-NL",
-               "Hypernetwork-CLIP", "Hypernetwork-NL", "T2W-CLIP", "T2W-NL"}
+    methods = {"Trained (ceiling)", "Universal Model", "Stage-1 head (θ0*)", "Retrieval-CLIP", "Retrieval-NL",
+               "Ridge-CLIP", "Ridge-NL", "Hypernetwork-CLIP", "Hypernetwork-NL", "T2W-CLIP", "T2W-NL"}
     assert len(table1) == 2 * 2 * len(methods) and set(table1.method) == methods
     assert set(table1.split) == {"seen", "unseen"} and table1.accuracy_mean.between(0, 1).all()
     assert (table1[table1.method == "Trained (ceiling)"].mse_mean == 0).all()
