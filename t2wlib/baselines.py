@@ -62,8 +62,8 @@ def fit_ridge(v_seen: torch.Tensor, theta_seen: torch.Tensor, alphas=RIDGE_ALPHA
               validation: float = RIDGE_VALIDATION) -> RidgeMap:
     """Ridge regression from seen text vectors (S, D) to seen heads (S, P). The strength is the one of
     `alphas` with the least weight MSE on the last `validation` share of the seen rows when fitted on
-    the rest (the task order is random already); the map returned is refitted on all of them. One
-    eigendecomposition of the (D, D) Gram matrix serves every strength."""
+    the rest (the task order is random already); the map returned is refitted on all of them. Each
+    fit takes one eigendecomposition of the (D, D) Gram matrix, which serves every strength."""
     n_val = max(1, round(validation * len(v_seen)))
     if len(v_seen) - n_val < 2:
         raise ValueError(f"ridge regression needs at least {n_val + 2} seen tasks, got {len(v_seen)}")

@@ -131,12 +131,12 @@ class Profile:
     # Diffusion against regression (10_diffusion_vs_regression), on the profile's first dataset: a
     # zoo of `solution_tasks` tasks, each fine-tuned from `solution_starts` θ0*'s, whose start-0 rows
     # are the single-solution zoo; every generator and hypernetwork there trains `solution_steps`
-    # steps (None: the profile's gen_steps / gen_epochs); T2W and the noise baseline draw
+    # steps (a step budget, so the 4x larger multi-solution zoo gets no more); T2W and the noise baseline draw
     # `solution_samples` heads per text; the noise baseline's σ are fractions of the seen heads'
     # per-weight standard deviation, and the average baseline takes the nearest `solution_neighbours`.
     solution_tasks: int = 1000
     solution_starts: int = 4
-    solution_steps: int | None = None
+    solution_steps: int = 1000
     solution_samples: int = 4
     solution_noise: tuple[float, ...] = (0.1, 0.5)
     solution_neighbours: int = 4
@@ -185,6 +185,7 @@ PROFILES: dict[str, Profile] = {
         reptile_meta_batch=4,
         landscape_grid=11,
         solution_tasks=30,
+        solution_steps=10,
         solution_samples=3,
     ),
     # The embedded default at a size with meaningful numbers, <= 45 minutes on 2 CPU cores.
@@ -313,9 +314,9 @@ def solution_zoo_profile(profile: Profile) -> Profile:
     chosen there; with several rows per task they would share texts with training rows)."""
     if profile.solution_starts < 2:
         raise ValueError(f"solution_starts = {profile.solution_starts}: a multi-solution zoo needs at least 2 starts")
-    steps = profile.gen_steps if profile.solution_steps is None else profile.solution_steps
     return dataclasses.replace(profile, zoo_tasks=min(profile.zoo_tasks, profile.solution_tasks),
-                               zoo_starts=profile.solution_starts, zoo_held_out_classes=0, gen_steps=steps,
+                               zoo_starts=profile.solution_starts, zoo_held_out_classes=0,
+                               gen_steps=profile.solution_steps,
                                gen_validation_tasks=0)
 
 

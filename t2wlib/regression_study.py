@@ -119,26 +119,26 @@ def score(zoo_views: dict[str, Zoo], heads: dict[tuple[str, str], torch.Tensor],
     unseen = zoo_views[SINGLE].tasks.ids("unseen")
     emb, spec, ref = multi.task_text["class_emb/prompt"], multi.spec, multi.stage1
     classes = [list(zoo_views[SINGLE].tasks.classes[i]) for i in unseen]
-    banks = {}
-    for zoo_name in (SINGLE, MULTI):
-        z = zoo_views[zoo_name]
-        banks[zoo_name] = solution_space.align_to(z.theta[z.tasks.ids("seen")], ref, spec)
+    # Every head aligned to start 0's θ0* once (the ALIGNED view); single's seen rows are its first ones.
+    aligned = zoo_views[ALIGNED]
+    banks = {name: aligned.theta[zoo_views[name].tasks.ids("seen")] for name in (SINGLE, MULTI)}
     rows, spread = [], []
     for (zoo_name, method), th in heads.items():
         Q, S, P = th.shape
         flat = th.reshape(Q * S, P)
         task_classes = zoo_views[SINGLE].tasks.padded([unseen[q] for q in range(Q) for _ in range(S)])
         acc = task_accuracy(flat, test.X, test.y, emb, task_classes, spec)
-        nn = solution_space.nearest_distance(solution_space.align_to(flat, ref, spec), banks[zoo_name])
+        flat_aligned = solution_space.align_to(flat, ref, spec)
+        nn = solution_space.nearest_distance(flat_aligned, banks[zoo_name])
         basin = solution_space.basin(flat, multi.starts)
         rows += [{"zoo": ZOO_LABEL[zoo_name], "method": method, "task": unseen[q], "sample": s,
                   "accuracy": float(acc[q * S + s]), "nn_distance": float(nn[q * S + s]), "basin": int(basin[q * S + s])}
                  for q in range(Q) for s in range(S)]
         if S >= 2:
-            for q in range(Q):
+            for q, samples in enumerate(flat_aligned.view(Q, S, P)):
                 wrong = solution_space.mispredictions(th[q], test, emb, classes[q], spec)
                 spread.append({"zoo": ZOO_LABEL[zoo_name], "method": method,
-                               **solution_space.sample_spread(th[q], wrong, ref, spec)})
+                               **solution_space.sample_spread(samples, wrong)})
     per_sample = pd.DataFrame(rows)
     keys = ["zoo", "method"]
     summary = per_sample.groupby(keys, sort=False).agg(

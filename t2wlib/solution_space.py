@@ -62,14 +62,13 @@ def iou(wrong_a: torch.Tensor, wrong_b: torch.Tensor) -> float:
     return 1.0 if union == 0 else int((wrong_a & wrong_b).sum()) / union
 
 
-def sample_spread(samples: torch.Tensor, wrong: torch.Tensor, reference: torch.Tensor,
-                  spec: HeadSpec) -> dict[str, float]:
-    """How much S >= 2 heads for one text differ: mean pairwise RMS distance after aligning them all
-    to `reference` (P,), and mean pairwise IoU of their misprediction sets (wrong (S, n))."""
-    pairs = list(itertools.combinations(range(len(samples)), 2))
+def sample_spread(aligned: torch.Tensor, wrong: torch.Tensor) -> dict[str, float]:
+    """How much S >= 2 heads for one text differ: mean pairwise RMS distance of the heads, aligned to
+    one reference (`align_to`), aligned (S, P), and mean pairwise IoU of their misprediction sets
+    (wrong (S, n))."""
+    pairs = list(itertools.combinations(range(len(aligned)), 2))
     if not pairs:
         raise ValueError("the spread of samples needs at least 2 heads per text")
-    aligned = align_to(samples, reference, spec)
     d = rms_distance(aligned, aligned)
     return {"pairwise_distance": float(sum(d[i, j] for i, j in pairs) / len(pairs)),
             "pairwise_iou": sum(iou(wrong[i], wrong[j]) for i, j in pairs) / len(pairs)}
