@@ -58,37 +58,48 @@ class FigureWriter:
         return path
 
 
-def sample_grid(images: ImageSplit, per_class: int, seed: int = 0) -> plt.Figure:
-    """A grid with one row per class: `per_class` images and the class name."""
-    idx = balanced_indices(images.labels, per_class, seed)
+# Many-class datasets (300 emoji) are shown by a spread of their classes: a figure of every class is
+# tens of megabytes, in the repository and in every executed notebook.
+GRID_MAX_CLASSES = 30
+HEATMAP_LABELLED_CLASSES = 40  # above this, similarity heatmaps drop their tick labels and shrink the cells
+
+
+def sample_grid(images: ImageSplit, per_class: int, seed: int = 0, max_classes: int = GRID_MAX_CLASSES) -> plt.Figure:
+    """A grid with one row per class: `per_class` images and the class name; with more than
+    `max_classes` classes, `max_classes` of them evenly spaced through the class list."""
     C = len(images.class_names)
-    fig, axes = plt.subplots(C, per_class, figsize=(1.1 * per_class + 1.2, 1.1 * C), squeeze=False)
+    shown = [round(i * (C - 1) / (max_classes - 1)) for i in range(max_classes)] if C > max_classes else list(range(C))
+    row = {c: r for r, c in enumerate(shown)}
+    idx = [i for i in balanced_indices(images.labels, per_class, seed) if int(images.labels[i]) in row]
+    fig, axes = plt.subplots(len(shown), per_class, figsize=(1.1 * per_class + 1.2, 1.1 * len(shown)), squeeze=False)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
-    column = {c: 0 for c in range(C)}
+    column = {c: 0 for c in shown}
     for i in idx:
         c = int(images.labels[i])
-        ax = axes[c, column[c]]
-        ax.imshow(images.image(int(i)), interpolation="nearest")
+        axes[row[c], column[c]].imshow(images.image(int(i)), interpolation="nearest")
         column[c] += 1
-    for c, name in enumerate(images.class_names):
-        axes[c, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
-    fig.suptitle(f"{images.dataset} ({images.split})", fontsize=10)
+    for c in shown:
+        axes[row[c], 0].set_ylabel(images.class_names[c], rotation=0, ha="right", va="center", fontsize=9)
+    of = f", {len(shown)} of {C} classes" if len(shown) < C else ""
+    fig.suptitle(f"{images.dataset} ({images.split}{of})", fontsize=10)
     fig.tight_layout()
     return fig
 
 
 def similarity_heatmaps(embeddings: dict[str, torch.Tensor], class_names: list[str], title: str) -> plt.Figure:
     """Cosine-similarity heatmaps of class embeddings, one panel per text variant (e.g. prompts, NL)."""
-    n = len(embeddings)
-    fig, axes = plt.subplots(1, n, figsize=(0.45 * len(class_names) * n + 2, 0.45 * len(class_names) + 1.5),
-                             squeeze=False)
+    n, C = len(embeddings), len(class_names)
+    labelled = C <= HEATMAP_LABELLED_CLASSES
+    side = 0.45 * C if labelled else 0.45 * HEATMAP_LABELLED_CLASSES  # inches per panel
+    fig, axes = plt.subplots(1, n, figsize=(side * n + 2, side + 1.5), squeeze=False)
     for ax, (variant, e) in zip(axes[0], embeddings.items()):
         e = torch.nn.functional.normalize(e.float(), dim=-1)
         sim = (e @ e.T).numpy()
         off = sim[~np.eye(len(sim), dtype=bool)]
-        sns.heatmap(sim, ax=ax, xticklabels=class_names, yticklabels=class_names, cmap="viridis",
+        ticks = class_names if labelled else False
+        sns.heatmap(sim, ax=ax, xticklabels=ticks, yticklabels=ticks, cmap="viridis",
                     vmin=float(off.min()), vmax=1.0, square=True, cbar_kws={"shrink": 0.7})
         ax.set_title(f"{variant}: off-diagonal mean {off.mean():.2f}", fontsize=9)
     fig.suptitle(title, fontsize=10)

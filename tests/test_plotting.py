@@ -1,0 +1,44 @@
+"""Figures of many-class datasets stay small: a spread of classes, unlabelled heatmaps."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from t2wlib import plotting
+from t2wlib.data import ImageSplit
+
+
+def _split(classes: int, per_class: int = 2) -> ImageSplit:
+    labels = np.repeat(np.arange(classes), per_class)
+    array = (np.arange(len(labels))[:, None, None] % 251 * np.ones((len(labels), 8, 8))).astype(np.uint8)
+    return ImageSplit("toy", "train", [f"class {c}" for c in range(classes)], labels, array=array)
+
+
+def test_sample_grid_shows_every_class_of_a_small_dataset():
+    fig = plotting.sample_grid(_split(5), per_class=2)
+    names = [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()]
+    assert names == [f"class {c}" for c in range(5)]
+    assert all(ax.images for ax in fig.axes)  # every cell holds an image
+    plt.close(fig)
+
+
+def test_sample_grid_spreads_a_many_class_dataset_over_max_classes_rows():
+    fig = plotting.sample_grid(_split(300), per_class=2, max_classes=30)
+    names = [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()]
+    assert len(names) == 30 and names[0] == "class 0" and names[-1] == "class 299"
+    assert len(set(names)) == 30 and all(ax.images for ax in fig.axes)
+    assert "30 of 300 classes" in fig._suptitle.get_text()
+    plt.close(fig)
+
+
+def test_similarity_heatmaps_drop_labels_and_cap_size_above_the_labelled_limit():
+    emb = {"prompt": torch.randn(300, 16)}
+    big = plotting.similarity_heatmaps(emb, [f"c{i}" for i in range(300)], "many")
+    assert not big.axes[0].get_xticklabels()
+    assert max(big.get_size_inches()) <= 0.45 * plotting.HEATMAP_LABELLED_CLASSES + 2
+    small = plotting.similarity_heatmaps({"prompt": torch.randn(6, 16)}, [f"c{i}" for i in range(6)], "few")
+    assert [t.get_text() for t in small.axes[0].get_xticklabels()] == [f"c{i}" for i in range(6)]
+    plt.close(big), plt.close(small)
