@@ -216,8 +216,8 @@ PROFILES: dict[str, Profile] = {
         block_size=256,
         tokenizer_mode="standard",
         prediction="x0",
-        # L_diff alone: chosen on Table 2's validation column, never on unseen tasks
-        # (figures/cpu/loss_selection.md); the paper's losses stay in Table 2 (L_sym on 8 of 32 samples).
+        # L_diff alone, chosen on Table 2's validation column in the earlier 10-class regime; on emoji
+        # that column picks the paper's losses (figures/cpu/loss_selection.json), not yet adopted here.
         lambda_sym=0.0,
         lambda_adv=0.0,
         sym_batch=8,
