@@ -1,9 +1,10 @@
 """Generator speed and sampler quality, side by side in one run, on a trained `cpu` generator.
 
 Measures: training throughput (samples/s) of the profile's DiT with all three losses and with L_diff
-only; time to generate 100 unseen-task heads with DDPM-1000 and DDIM at 50, 20 and 10 steps and
-the mean unseen-task accuracy of each; the latency of one head for a new class list once the model
-is loaded, and of one `t2w generate` command end to end. Prints a table and saves
+only, against the hypernetwork baseline's (the same batch; Table 1 trains one per generator); time
+to generate 100 unseen-task heads with DDPM-1000 and DDIM at 50, 20 and 10 steps and the mean
+unseen-task accuracy of each; the latency of one head for a new class list once the model is loaded,
+and of one `t2w generate` command end to end. Prints a table and saves
 benchmarks/results/bench_generate.json, one entry per dataset (`emoji`: the paper's regime, r = 16,
 k 8-32; `fashion-mnist`: 10 classes, r = 2).
 
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from t2wlib import ablation, provenance
 from t2wlib.backbones import load_backbone
+from t2wlib.baselines import train_hypernetwork
 from t2wlib.cache import TensorCache, update_json_entry
 from t2wlib.classifier import text_to_classifier
 from t2wlib.evaluate import generated_heads_report
@@ -56,6 +58,17 @@ def training_throughput(gen: T2WGenerator, zoo, lambdas: tuple[float, float], sy
     return steps * cfg.batch_size / (time.perf_counter() - start)
 
 
+def hypernetwork_throughput(zoo, tok: WeightTokenizer) -> float:
+    """Samples per second of one epoch of train_hypernetwork on the zoo's seen tasks (a scratch folder)."""
+    seen = zoo.tasks.ids("seen")
+    cfg = TrainConfig(epochs=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        train_hypernetwork(tmp, zoo.theta[seen], zoo.task_text["v_c/prompt"][seen], tok, cfg)
+        seconds = time.perf_counter() - start
+    return (len(seen) // cfg.batch_size) * cfg.batch_size / seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="cpu")
@@ -77,7 +90,8 @@ def main() -> None:
     # The paper's three losses (Table 2's full row: L_sym on the profile's sym_batch) against L_diff
     # alone, whatever the profile itself trains with.
     throughput = {"all losses": training_throughput(gen, zoo, (ablation.SYM, ablation.ADV), profile.sym_batch),
-                  "L_diff only": training_throughput(gen, zoo, (0.0, 0.0), None)}
+                  "L_diff only": training_throughput(gen, zoo, (0.0, 0.0), None),
+                  "hypernetwork": hypernetwork_throughput(zoo, gen.tokenizer)}
     samplers = {}
     for name, kwargs in (("DDPM-1000", {"sampler": "ddpm"}), ("DDIM-50", {"steps": 50}), ("DDIM-20", {"steps": 20}),
                          ("DDIM-10", {"steps": 10})):
@@ -107,6 +121,7 @@ def main() -> None:
     result = {"benchmark": "bench_generate", "profile": args.profile, "dataset": args.dataset, "heads": len(ids),
               "dit": profile.dit, "tokens": gen.tokenizer.num_tokens, "block_size": gen.tokenizer.block_size,
               "training_samples_per_s": {k: round(v, 1) for k, v in throughput.items()},
+              "dit_over_hypernetwork_speed": round(throughput["L_diff only"] / throughput["hypernetwork"], 2),
               "samplers": samplers, "trained_mean": round(float(zoo.test_accuracy[ids].mean()), 4),
               "one_head_after_load_s": round(one_head, 3), "t2w_generate_command_s": round(command, 2),
               "machine": provenance.machine(), "commit": provenance.git_commit(),
