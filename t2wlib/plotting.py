@@ -92,7 +92,7 @@ def similarity_heatmaps(embeddings: dict[str, torch.Tensor], class_names: list[s
     """Cosine-similarity heatmaps of class embeddings, one panel per text variant (e.g. prompts, NL)."""
     n, C = len(embeddings), len(class_names)
     labelled = C <= HEATMAP_LABELLED_CLASSES
-    side = 0.45 * C if labelled else 0.45 * HEATMAP_LABELLED_CLASSES  # inches per panel
+    side = 0.45 * min(C, HEATMAP_LABELLED_CLASSES)  # inches per panel
     fig, axes = plt.subplots(1, n, figsize=(side * n + 2, side + 1.5), squeeze=False)
     for ax, (variant, e) in zip(axes[0], embeddings.items()):
         e = torch.nn.functional.normalize(e.float(), dim=-1)

@@ -30,7 +30,7 @@ def test_sample_grid_spreads_a_many_class_dataset_over_max_classes_rows():
     names = [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()]
     assert len(names) == 30 and names[0] == "class 0" and names[-1] == "class 299"
     assert len(set(names)) == 30 and all(ax.images for ax in fig.axes)
-    assert "30 of 300 classes" in fig._suptitle.get_text()
+    assert "30 of 300 classes" in fig.get_suptitle()
     plt.close(fig)
 
 
