@@ -5,6 +5,8 @@ weight MSE (Table 1, Table 2), novelty (memorisation check) and denoising trajec
 from __future__ import annotations
 
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import torch
@@ -104,7 +106,37 @@ def _agreement(a: torch.Tensor, b: torch.Tensor, in_task: torch.Tensor) -> torch
     return ((a == b) & in_task).sum(1) / in_task.sum(1)
 
 
-def novelty(zoo: Zoo, theta: torch.Tensor, test: FeatureSet, ids: list[int]) -> pd.DataFrame:
+def _nearest_seen(zoo: Zoo, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cosine of each head's update θ - θ0* (Q, P) to its nearest seen-zoo update, and that seen head."""
+    seen = zoo.tasks.ids("seen")
+    cos = nn_normalize(theta - zoo.stage1) @ nn_normalize(zoo.theta[seen] - zoo.stage1).T  # (Q, S)
+    best = cos.max(1)
+    return best.values, zoo.theta[seen][best.indices]
+
+
+@dataclass(frozen=True)
+class NoveltyReference:
+    """What `novelty` measures a method against on tasks `ids`, computed once per split and shared
+    by every method and seed: the trained heads' predictions (len(ids), N), and per task their
+    nearest-seen cosine and agreement with *their* nearest seen head."""
+
+    ids: list[int]
+    trained_predictions: torch.Tensor
+    nn_cos_trained: torch.Tensor
+    trained_agree_nearest: torch.Tensor
+
+
+def novelty_reference(zoo: Zoo, test: FeatureSet, ids: list[int]) -> NoveltyReference:
+    """The trained heads' side of `novelty` for tasks `ids`."""
+    cos_tr, near_tr = _nearest_seen(zoo, zoo.theta[ids])
+    classes, emb = zoo.tasks.padded(ids), zoo.task_text["class_emb/prompt"]
+    trained, in_task = task_predictions(zoo.theta[ids], test.X, test.y, emb, classes, zoo.spec)
+    near, _ = task_predictions(near_tr, test.X, test.y, emb, classes, zoo.spec)
+    return NoveltyReference(list(ids), trained, cos_tr, _agreement(trained, near, in_task))
+
+
+def novelty(zoo: Zoo, theta: torch.Tensor, test: FeatureSet, ids: list[int],
+            reference: NoveltyReference | None = None) -> pd.DataFrame:
     """The memorisation check for heads θ (len(ids), P) generated for zoo tasks `ids`, one row per task.
 
     Every zoo head is fine-tuned from the same θ0*, so raw cosines all sit near 1; the cosines here
@@ -113,38 +145,35 @@ def novelty(zoo: Zoo, theta: torch.Tensor, test: FeatureSet, ids: list[int]) -> 
     solution comes to the zoo). agree_nearest: fraction of the task's test images on which the
     generated head predicts as that nearest seen head does; agree_trained: as the trained head
     does; trained_agree_nearest: the trained head vs *its* nearest seen head (the reference). A
-    generator that copies has nn_cos_generated ≈ 1 and agree_nearest ≈ 1 above the references."""
-    seen = zoo.tasks.ids("seen")
-    base = zoo.stage1
-    bank = nn_normalize(zoo.theta[seen] - base)  # (S, P)
-
-    def nearest(th):
-        cos = nn_normalize(th - base) @ bank.T  # (Q, S)
-        best = cos.max(1)
-        return best.values, zoo.theta[seen][best.indices]
-
-    cos_gen, near_gen = nearest(theta)
-    cos_tr, near_tr = nearest(zoo.theta[ids])
+    generator that copies has nn_cos_generated ≈ 1 and agree_nearest ≈ 1 above the references.
+    reference: `novelty_reference(zoo, test, ids)`, when scoring several methods on the same ids."""
+    ref = novelty_reference(zoo, test, ids) if reference is None else reference
+    if ref.ids != list(ids):
+        raise ValueError("the novelty reference was computed for other tasks than `ids`")
+    cos_gen, near_gen = _nearest_seen(zoo, theta)
     classes, emb = zoo.tasks.padded(ids), zoo.task_text["class_emb/prompt"]
-    pred = {name: task_predictions(th, test.X, test.y, emb, classes, zoo.spec)
-            for name, th in {"gen": theta, "trained": zoo.theta[ids], "near_gen": near_gen, "near_tr": near_tr}.items()}
-    in_task = pred["gen"][1]
-    return pd.DataFrame({"task": ids, "nn_cos_generated": cos_gen.numpy(), "nn_cos_trained": cos_tr.numpy(),
-                         "agree_nearest": _agreement(pred["gen"][0], pred["near_gen"][0], in_task).numpy(),
-                         "agree_trained": _agreement(pred["gen"][0], pred["trained"][0], in_task).numpy(),
-                         "trained_agree_nearest": _agreement(pred["trained"][0], pred["near_tr"][0], in_task).numpy()})
+    gen, in_task = task_predictions(theta, test.X, test.y, emb, classes, zoo.spec)
+    near, _ = task_predictions(near_gen, test.X, test.y, emb, classes, zoo.spec)
+    return pd.DataFrame({"task": ids, "nn_cos_generated": cos_gen.numpy(), "nn_cos_trained": ref.nn_cos_trained.numpy(),
+                         "agree_nearest": _agreement(gen, near, in_task).numpy(),
+                         "agree_trained": _agreement(gen, ref.trained_predictions, in_task).numpy(),
+                         "trained_agree_nearest": ref.trained_agree_nearest.numpy()})
 
 
 def trajectory_accuracy(trajectory: list[tuple[int, torch.Tensor]], zoo: Zoo, test: FeatureSet,
-                        ids: list[int]) -> pd.DataFrame:
-    """Figure 3: accuracy of the decoded x0-estimate at every recorded sampling step. trajectory:
-    [(t, θ̂ (len(ids), P))] as T2WGenerator.sample(record=True) returns it. One row per (step, task);
-    `step` counts sampling steps done (1 = first), t is the diffusion time it denoised from."""
-    theta = torch.cat([th for _, th in trajectory])  # (S · Q, P), step-major
-    repeat = [i for _ in trajectory for i in ids]
+                        ids: list[int], stride: int = 1) -> pd.DataFrame:
+    """Figure 3: accuracy of the decoded x0-estimate at recorded sampling steps. trajectory:
+    [(t, θ̂ (len(ids), P))] as T2WGenerator.sample(record=True) returns it; scored at the first
+    step, every `stride`-th and the last. One row per (step, task); `step` counts sampling steps
+    done (1 = first), t is the diffusion time it denoised from."""
+    if stride < 1:
+        raise ValueError(f"trajectory stride {stride} must be at least 1")
+    steps = [s for s in range(len(trajectory)) if s == 0 or (s + 1) % stride == 0 or s == len(trajectory) - 1]
+    theta = torch.cat([trajectory[s][1] for s in steps])  # (S · Q, P), step-major
+    repeat = [i for _ in steps for i in ids]
     acc = task_accuracy(theta, test.X, test.y, zoo.task_text["class_emb/prompt"], zoo.tasks.padded(repeat), zoo.spec)
-    return pd.DataFrame({"step": [s + 1 for s in range(len(trajectory)) for _ in ids],
-                         "t": [t for t, _ in trajectory for _ in ids], "task": repeat, "accuracy": acc.numpy()})
+    return pd.DataFrame({"step": [s + 1 for s in steps for _ in ids],
+                         "t": [trajectory[s][0] for s in steps for _ in ids], "task": repeat, "accuracy": acc.numpy()})
 
 
 def generated_heads_report(zoo: Zoo, theta: torch.Tensor, test: FeatureSet, ids: list[int]) -> dict:

@@ -70,54 +70,68 @@ def train_heads(theta0: torch.Tensor, X: torch.Tensor, y: torch.Tensor, class_em
     """
     H, K = task_classes.shape
     device = X.device
-    theta = (theta0.expand(H, -1) if theta0.ndim == 1 else theta0).detach().clone().to(device)
+    theta0 = theta0.expand(H, -1) if theta0.ndim == 1 else theta0
     class_valid = task_classes >= 0  # (H, K)
-    task_emb = class_emb[task_classes.clamp_min(0)] * class_valid.unsqueeze(-1)  # (H, K, D)
     local = torch.full((H, class_emb.shape[0]), -1, dtype=torch.int64)  # global class id -> local
     for i, row in enumerate(task_classes):
         local[i, row[row >= 0]] = torch.arange(int((row >= 0).sum()))
     # Per task: the rows of X it trains on, and its minibatch schedule over them.
     rows = [torch.nonzero(local[i, y] >= 0).squeeze(1) for i in range(H)]
     sched = [schedule(len(r), cfg, seed) for r, seed in zip(rows, seeds)]
-    steps = torch.tensor([len(s) for s in sched])
-    S = int(steps.max()) if H else 0
+    steps = torch.tensor([len(s) for s in sched], dtype=torch.int64)
+    # Heads ordered by schedule length, longest first: at global step s the heads still training
+    # are a prefix [:n_s], so every step works on contiguous slices of the active heads only, and
+    # they all share one Adam step count t = s + 1 (scalar bias corrections).
+    order = torch.argsort(steps, descending=True, stable=True)
+    unorder = torch.argsort(order)
+    steps = steps[order]
+    active_count = [int(n) for n in (steps.unsqueeze(0) > torch.arange(int(steps[0]) if H else 0).unsqueeze(1)).sum(1)]
+    S = len(active_count)
     per_epoch = (steps // max(cfg.epochs, 1)).clamp_min(1)
     # (H, S, B) indices into X, -1 for padding and for idle steps.
     idx = torch.full((H, S, cfg.batch_size), -1, dtype=torch.int64)
     for i, (r, s) in enumerate(zip(rows, sched)):
         idx[i, :len(s)] = torch.where(s >= 0, r[s.clamp_min(0)], -1)
-    idx, local, task_emb, class_valid = (t.to(device) for t in (idx, local, task_emb, class_valid))
+    task_emb = class_emb[task_classes.clamp_min(0)] * class_valid.unsqueeze(-1)  # (H, K, D)
+    idx, local, task_emb, class_valid = (t[order].to(device) for t in (idx, local, task_emb, class_valid))
+    theta = theta0[order].detach().clone().to(device)
     heads = torch.arange(H, device=device).unsqueeze(1)
+    lr_scale = None
+    if cosine:  # (H, S): head h's cosine factor at its step t = s + 1 of steps[h]
+        lr_scale = 0.5 * (1 + torch.cos(torch.pi * torch.arange(S).unsqueeze(0) / steps.unsqueeze(1))).to(device)
 
     m, v = torch.zeros_like(theta), torch.zeros_like(theta)
-    t = torch.zeros(H, 1, device=device)
     b1, b2 = cfg.betas
     loss_sum = torch.zeros(H, max(cfg.epochs, 1), device=device)
+    epoch_of = torch.div(torch.arange(S).unsqueeze(0), per_epoch.unsqueeze(1), rounding_mode="floor").to(device)  # (H, S)
     longest_epoch = max(1, S // max(cfg.epochs, 1))  # steps per epoch of the longest schedule (on_epoch)
     for s in tqdm(range(S), desc="heads", unit="step", disable=not progress):
-        batch = idx[:, s]  # (H, B)
+        n = active_count[s]
+        batch = idx[:n, s]  # (n, B)
         valid = batch >= 0
-        active = valid.any(1, keepdim=True)  # (H, 1): heads with a minibatch at this step
-        rows = batch.clamp_min(0)  # (H, B) rows of X
-        labels = local[heads, y[rows]]  # (H, B)
-        theta.requires_grad_(True)
-        loss = _task_loss(theta, X, rows, labels, valid.float(), task_emb, class_valid, spec)  # (H,)
-        (grad,) = torch.autograd.grad(loss.sum(), theta)  # head i's gradient is that of its own loss
+        batch_rows = batch.clamp_min(0)  # (n, B) rows of X
+        labels = local[heads[:n], y[batch_rows]]  # (n, B)
+        live = theta[:n].detach().requires_grad_(True)
+        loss = _task_loss(live, X, batch_rows, labels, valid.float(), task_emb[:n], class_valid[:n], spec)  # (n,)
+        (grad,) = torch.autograd.grad(loss.sum(), live)  # head i's gradient is that of its own loss
         with torch.no_grad():
-            theta = theta.detach()
-            t += active.float()
-            m = torch.where(active, b1 * m + (1 - b1) * grad, m)
-            v = torch.where(active, b2 * v + (1 - b2) * grad * grad, v)
-            bc1, bc2 = 1 - b1 ** t.clamp_min(1), 1 - b2 ** t.clamp_min(1)
-            lr = cfg.lr * (0.5 * (1 + torch.cos(torch.pi * (t - 1) / steps.to(device).unsqueeze(1))) if cosine else 1)
-            update = (lr / bc1) * m / (v.sqrt() / bc2.sqrt() + cfg.eps)
-            theta = torch.where(active, theta - update, theta)
-            epoch = torch.div(torch.full((H,), s, device=device), per_epoch.to(device), rounding_mode="floor")
-            live = active.squeeze(1) & (epoch < cfg.epochs)
-            loss_sum[heads.squeeze(1)[live], epoch[live].long()] += loss.detach()[live]
+            # torch.optim.Adam's update, in place on the active prefix.
+            t = s + 1
+            bc1, bc2 = 1 - b1 ** t, 1 - b2 ** t
+            m[:n].mul_(b1).add_(grad, alpha=1 - b1)
+            v[:n].mul_(b2).addcmul_(grad, grad, value=1 - b2)
+            denom = v[:n].sqrt().div_(bc2 ** 0.5).add_(cfg.eps)
+            if lr_scale is None:
+                theta[:n].addcdiv_(m[:n], denom, value=-cfg.lr / bc1)
+            else:
+                theta[:n].sub_(m[:n] / denom * (lr_scale[:n, s:s + 1] * (cfg.lr / bc1)))
+            epoch = epoch_of[:n, s]
+            counted = epoch < cfg.epochs
+            loss_sum[heads[:n, 0][counted], epoch[counted]] += loss.detach()[counted]
         if on_epoch is not None and (s + 1) % longest_epoch == 0:
-            on_epoch((s + 1) // longest_epoch, theta)
-    return theta.detach(), loss_sum / per_epoch.to(device).unsqueeze(1)
+            on_epoch((s + 1) // longest_epoch, theta[unorder])
+    unordered = unorder.to(device)
+    return theta[unordered], (loss_sum / per_epoch.to(device).unsqueeze(1))[unordered]
 
 
 def train_head_loop(theta0: torch.Tensor, X: torch.Tensor, y: torch.Tensor, class_emb: torch.Tensor,

@@ -77,6 +77,26 @@ def test_novelty_of_a_copy_and_of_the_trained_heads(setup):
     assert (same.agree_trained == 1).all()
     assert list(df.columns) == ["task", "nn_cos_generated", "nn_cos_trained", "agree_nearest", "agree_trained",
                                 "trained_agree_nearest"]
+    # One reference, computed once, gives every method the numbers it would compute itself; it
+    # refuses other tasks.
+    ref = evaluate.novelty_reference(zoo, test, ids)
+    pd.testing.assert_frame_equal(evaluate.novelty(zoo, copy, test, ids, ref), df)
+    with pytest.raises(ValueError, match="other tasks"):
+        evaluate.novelty(zoo, copy, test, ids[:4], ref)
+
+
+def test_trajectory_accuracy_scores_the_first_every_strideth_and_the_last_step(setup):
+    _, zoo, test = setup
+    ids = zoo.tasks.ids("unseen")[:2]
+    record = [(24 - s, zoo.theta[ids]) for s in range(25)]  # 25 steps, the trained heads at each
+    full = evaluate.trajectory_accuracy(record, zoo, test, ids)
+    strided = evaluate.trajectory_accuracy(record, zoo, test, ids, stride=10)
+    assert sorted(set(full.step)) == list(range(1, 26)) and sorted(set(strided.step)) == [1, 10, 20, 25]
+    merged = strided.merge(full, on=["step", "task"], suffixes=("", "_full"))
+    assert len(merged) == len(strided) and (merged.accuracy == merged.accuracy_full).all()
+    assert (merged.t == merged.t_full).all()
+    with pytest.raises(ValueError, match="stride 0"):
+        evaluate.trajectory_accuracy(record, zoo, test, ids, stride=0)
 
 
 def test_summarise_means_over_seeds_and_the_ceiling_fraction():

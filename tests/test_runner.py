@@ -9,7 +9,7 @@ import nbformat
 import pytest
 
 from t2wlib import cli
-from t2wlib.profiles import PROFILES, for_dataset, get_profile
+from t2wlib.profiles import PROFILES, for_dataset, get_profile, heldout_zoo_profile
 from t2wlib.runner import PipelineError, pipeline_notebooks, run_pipeline
 
 
@@ -23,6 +23,9 @@ def test_profiles():
         get_profile("gpu")
     with pytest.raises(TypeError, match="unknown profile field"):
         get_profile("cpu", hiden=4)
+    # The held-out zoo's models train with heldout_seeds, or with every seed when it is empty.
+    assert heldout_zoo_profile(get_profile("cpu")).seeds == (42,)
+    assert heldout_zoo_profile(get_profile("cpu", heldout_seeds=())).seeds == (42, 34, 3407)
 
 
 def test_repository_notebooks_are_numbered_and_clean():
