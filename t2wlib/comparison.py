@@ -32,6 +32,8 @@ from .zoo import Zoo
 VARIANT_LABEL = {"prompt": "CLIP", "description": "NL"}
 CEILING = "Trained (ceiling)"
 STAGE1 = "Stage-1 head (θ0*)"
+# Methods whose heads do not depend on the seed (method_heads repeats them under every seed).
+SEED_FREE = (CEILING, "Universal Model", STAGE1, "Retrieval-", "Ridge-")
 ORDER = [CEILING, "Universal Model", STAGE1, *(f"{m}-{label}" for m in ("Retrieval", "Ridge", "Hypernetwork", "T2W")
                                        for label in VARIANT_LABEL.values())]
 
@@ -63,8 +65,18 @@ def score_methods(zoo: Zoo, test: FeatureSet, ids: list[int], heads: dict[tuple[
                   **columns) -> pd.DataFrame:
     """One row per (method, seed, task) with accuracy and weight MSE; `columns` (dataset, split, …)
     are added to every row."""
-    frames = [head_scores(zoo, heads[method, seed], test, ids).assign(method=method, seed=seed)
-              for method, seed in sorted(heads, key=lambda key: (ORDER.index(key[0]), key[1]))]
+    once: dict[str, tuple] = {}  # a seed-free method's heads are the same under every seed: scored once
+    frames = []
+    for method, seed in sorted(heads, key=lambda key: (ORDER.index(key[0]), key[1])):
+        if method.startswith(SEED_FREE):
+            if method not in once:
+                once[method] = (heads[method, seed], head_scores(zoo, heads[method, seed], test, ids))
+            elif not torch.equal(once[method][0], heads[method, seed]):
+                raise ValueError(f"{method} is seed-free but its heads differ under seed {seed}")
+            scores = once[method][1]
+        else:
+            scores = head_scores(zoo, heads[method, seed], test, ids)
+        frames.append(scores.assign(method=method, seed=seed))
     return pd.concat(frames, ignore_index=True).assign(**columns)
 
 

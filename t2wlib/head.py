@@ -114,7 +114,12 @@ def head_logits(theta: torch.Tensor, x: torch.Tensor, class_emb: torch.Tensor, s
     dimensions (r << D, and z's normalisation dominated the batched trainer's time):
         z . e = g . (W2^T e) + b2 . e,    |z|^2 = g^T (W2^T W2) g + 2 g . (W2^T b2) + |b2|^2.
     """
-    p = unflatten(theta, spec)
+    return params_logits(unflatten(theta, spec), x, class_emb, scale, rows)
+
+
+def params_logits(p: dict[str, torch.Tensor], x: torch.Tensor, class_emb: torch.Tensor, scale: float = LOGIT_SCALE,
+                  rows: torch.Tensor | None = None) -> torch.Tensor:
+    """`head_logits` from the heads' parameters {W1, b1, W2, b2} (leading dim H), as `unflatten` gives them."""
     g = _hidden(p, x, rows)  # (H, B, r)
     W2, b2 = p["W2"], p["b2"]  # (H, D, r), (H, D)
     if class_emb.ndim == 2:

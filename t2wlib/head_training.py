@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as Fn
 from tqdm.auto import tqdm
 
-from .head import CLIPAdapter, HeadSpec, head_logits
+from .head import CLIPAdapter, HeadSpec, params_logits, unflatten
 
 
 @dataclass(frozen=True)
@@ -45,10 +45,10 @@ def schedule(n: int, cfg: HeadTrainConfig, seed: int) -> torch.Tensor:
     return out.reshape(cfg.epochs * per_epoch, cfg.batch_size)
 
 
-def _task_loss(theta, X, rows, labels, valid, class_emb, class_valid, spec):
-    """Mean cross-entropy per head: theta (H, P), X (N, F) with rows (H, B) each head's samples,
-    labels (H, B) local class ids, valid (H, B), class_emb (H, K, D), class_valid (H, K) -> (H,)."""
-    logits = head_logits(theta, X, class_emb, spec, rows=rows)  # (H, B, K)
+def _task_loss(params, X, rows, labels, valid, class_emb, class_valid):
+    """Mean cross-entropy per head: params {W1, b1, W2, b2} of H heads, X (N, F) with rows (H, B) each
+    head's samples, labels (H, B) local class ids, valid (H, B), class_emb (H, K, D), class_valid (H, K) -> (H,)."""
+    logits = params_logits(params, X, class_emb, rows=rows)  # (H, B, K)
     logits = logits.masked_fill(~class_valid.unsqueeze(1), float("-inf"))
     ce = Fn.cross_entropy(logits.transpose(1, 2), labels.clamp_min(0), reduction="none")  # (H, B)
     return (ce * valid).sum(1) / valid.sum(1).clamp_min(1)
@@ -111,9 +111,12 @@ def train_heads(theta0: torch.Tensor, X: torch.Tensor, y: torch.Tensor, class_em
         valid = batch >= 0
         batch_rows = batch.clamp_min(0)  # (n, B) rows of X
         labels = local[heads[:n], y[batch_rows]]  # (n, B)
-        live = theta[:n].detach().requires_grad_(True)
-        loss = _task_loss(live, X, batch_rows, labels, valid.float(), task_emb[:n], class_valid[:n], spec)  # (n,)
-        (grad,) = torch.autograd.grad(loss.sum(), live)  # head i's gradient is that of its own loss
+        # The parameters as separate leaves: autograd then returns each one's gradient as is, where
+        # views of one flat leaf would have it scatter them into a zeroed (n, P) buffer.
+        live = {k: w.detach().requires_grad_(True) for k, w in unflatten(theta[:n], spec).items()}
+        loss = _task_loss(live, X, batch_rows, labels, valid.float(), task_emb[:n], class_valid[:n])  # (n,)
+        # head i's gradient is that of its own loss; flattened back to (n, P) in unflatten's order
+        grad = torch.cat([g.reshape(n, -1) for g in torch.autograd.grad(loss.sum(), list(live.values()))], dim=1)
         with torch.no_grad():
             # torch.optim.Adam's update, in place on the active prefix.
             t = s + 1

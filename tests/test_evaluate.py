@@ -152,5 +152,14 @@ def test_comparison_table_has_every_method_and_seed(setup):
     assert set(scores.method) == {"Trained (ceiling)", "Universal Model", comparison.STAGE1, "Retrieval-CLIP",
                                   "Retrieval-NL", "Ridge-CLIP", "Ridge-NL", "T2W-CLIP", "T2W-NL"}
     assert scores.groupby("method").seed.nunique().eq(2).all() and len(scores) == 9 * 2 * len(ids)
+    # Seed-free methods are scored once and repeated under every seed; heads that differ by seed
+    # under a seed-free method's name are refused rather than scored as the first seed's.
+    for method in ("Universal Model", "Ridge-NL"):
+        by_seed = scores[scores.method == method].pivot(index="task", columns="seed", values="accuracy")
+        assert (by_seed[1] == by_seed[2]).all()
+    edited = dict(heads)
+    edited["Ridge-CLIP", 2] = heads["Ridge-CLIP", 2] + 1.0
+    with pytest.raises(ValueError, match="Ridge-CLIP is seed-free"):
+        comparison.score_methods(zoo, test, ids, edited)
     table = evaluate.summarise(scores, ["dataset", "split", "method"])
     assert table.set_index("method").loc["Trained (ceiling)", "of_ceiling"] == 1.0
