@@ -192,7 +192,8 @@ PROFILES: dict[str, Profile] = {
         solution_steps=10,
         solution_samples=3,
     ),
-    # The embedded default at a size with meaningful numbers, <= 45 minutes on 2 CPU cores.
+    # The embedded default at a size with meaningful numbers; its budget is 45 minutes on 2 CPU cores
+    # from empty (what it takes: figures/cpu/RESULTS.md).
     "cpu": Profile(
         name="cpu",
         # emoji (300 rendered classes, the paper's regime: figures/cpu/emoji_regime.md) first;
@@ -220,8 +221,8 @@ PROFILES: dict[str, Profile] = {
         block_size=256,
         tokenizer_mode="standard",
         prediction="x0",
-        # L_diff alone, chosen on Table 2's validation column in the earlier 10-class regime; on emoji
-        # that column picks the paper's losses (figures/cpu/loss_selection.json), not yet adopted here.
+        # L_diff alone, for the time budget: on emoji Table 2's validation column picks L_adv
+        # (figures/cpu/loss_selection.json), whose step costs about twice an L_diff step.
         lambda_sym=0.0,
         lambda_adv=0.0,
         sym_batch=8,

@@ -20,9 +20,10 @@ import zoo_job  # noqa: E402
 
 
 def test_variants_share_the_budget_and_differ_only_in_their_overrides():
-    profile = get_profile("cpu", ablation_epochs=7, ablation_seeds=(5, 6), ablation_validation_tasks=9)
-    base = dataclasses.replace(profile, gen_epochs=7, gen_steps=profile.ablation_steps, seeds=(5, 6),
-                               gen_validation_tasks=9)
+    profile = get_profile("cpu", ablation_epochs=7, ablation_steps=300, ablation_seeds=(5, 6), ablation_validation_tasks=9)
+    base = dataclasses.replace(profile, gen_epochs=7, gen_steps=300, seeds=(5, 6), gen_validation_tasks=9)
+    # Without a budget of their own the variants take the generators' step budget.
+    assert ablation.ablation_profile(get_profile("cpu", gen_steps=450), ablation.FULL).gen_steps == 450
     for name, overrides in ablation.ABLATIONS.items():
         prof = ablation.ablation_profile(profile, name)
         overrides = overrides(profile) if callable(overrides) else overrides
