@@ -101,7 +101,8 @@ def average_nearest_heads(v_query: torch.Tensor, v_seen: torch.Tensor, theta_see
 
 
 # Hidden width of the hypernetwork's two layers, 256 for the pipeline's time budget: its last layer
-# (hidden x N s outputs, 7M weights on emoji at 256) sets its step time, about halved from 512.
+# (hidden x N s outputs, 7M weights on emoji at 256) sets its step time, about halved from 512
+# (what the width costs in accuracy: scripts/hypernetwork_width.py).
 HYPERNETWORK_HIDDEN = 256
 
 
@@ -121,14 +122,15 @@ class HyperNetwork(nn.Module):
 
 
 def train_hypernetwork(directory: str | Path, theta_seen: torch.Tensor, v_seen: torch.Tensor,
-                       tokenizer: WeightTokenizer, cfg: TrainConfig) -> HyperNetwork:
+                       tokenizer: WeightTokenizer, cfg: TrainConfig, hidden: int = HYPERNETWORK_HIDDEN) -> HyperNetwork:
     """Fit (or load, if `directory` holds a finished one of the same config) a hypernetwork on the
     seen zoo: heads theta_seen (S, P), text vectors v_seen (S, D). Masked MSE in token space; Adam
-    at cfg.lr with cfg's warmup + cosine schedule, epochs, batch size, clipping and seed."""
+    at cfg.lr with cfg's warmup + cosine schedule, epochs, batch size, clipping and seed; `hidden`
+    units per layer."""
     directory = Path(directory)
     torch.manual_seed(cfg.seed)
-    model = HyperNetwork(v_seen.shape[1], tokenizer.num_tokens, tokenizer.block_size)
-    meta = {"format": "t2w-hypernetwork/2", "hidden": HYPERNETWORK_HIDDEN, "train": cfg.__dict__, "tokenizer": tokenizer.config(),
+    model = HyperNetwork(v_seen.shape[1], tokenizer.num_tokens, tokenizer.block_size, hidden)
+    meta = {"format": "t2w-hypernetwork/2", "hidden": hidden, "train": cfg.__dict__, "tokenizer": tokenizer.config(),
             "tasks": len(theta_seen)}
     weights, definition = directory / "hypernetwork.safetensors", {"definition": canonical_json(meta)}
     if weights.exists():

@@ -3,6 +3,7 @@ retrieval returns the nearest task, metrics match direct computations, tables ha
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -123,6 +124,9 @@ def test_hypernetwork_fits_its_training_heads_and_resumes(setup, tmp_path):
     assert ((pred - zoo.theta[seen]) ** 2).mean() < 0.5 * mean_mse  # it uses the text, beating the mean head
     again = baselines.train_hypernetwork(tmp_path, zoo.theta[seen], v, tok, cfg)  # loaded, not retrained
     assert torch.equal(baselines.hypernetwork_heads(again, v, tok), pred)
+    # Another width is another model: its definition differs, so the stored one is not loaded for it.
+    small = baselines.train_hypernetwork(tmp_path, zoo.theta[seen], v, tok, dataclasses.replace(cfg, epochs=1), hidden=8)
+    assert small.net[0].out_features == 8 and net.net[0].out_features == baselines.HYPERNETWORK_HIDDEN
 
 
 def test_ridge_recovers_a_linear_map_and_shrinks_on_noise():
