@@ -44,17 +44,17 @@ def method_heads(zoo: Zoo, ids: list[int], generators: dict[tuple[str, int], T2W
     generators and hypernets are keyed (text variant, seed)."""
     seeds = sorted({seed for _, seed in generators})
     seen = zoo.tasks.ids("seen")
-    heads, ridge = {}, {}
+    heads, seed_free = {}, {}
     for seed in seeds:
         heads[CEILING, seed] = zoo.theta[ids]
         heads["Universal Model", seed] = zoo.universal.expand(len(ids), -1)
         heads[STAGE1, seed] = zoo.stage1.expand(len(ids), -1)
     for (variant, seed), gen in generators.items():
         label, v_c = VARIANT_LABEL[variant], zoo.task_text[f"v_c/{variant}"]
-        heads[f"Retrieval-{label}", seed] = retrieve_heads(v_c[ids], v_c[seen], zoo.theta[seen])[0]
-        if variant not in ridge:  # closed form and seed-free: fitted once per variant
-            ridge[variant] = fit_ridge(v_c[seen], zoo.theta[seen])(v_c[ids])
-        heads[f"Ridge-{label}", seed] = ridge[variant]
+        if variant not in seed_free:  # retrieval and the closed-form ridge: once per variant
+            seed_free[variant] = (retrieve_heads(v_c[ids], v_c[seen], zoo.theta[seen])[0],
+                                  fit_ridge(v_c[seen], zoo.theta[seen])(v_c[ids]))
+        heads[f"Retrieval-{label}", seed], heads[f"Ridge-{label}", seed] = seed_free[variant]
         if (variant, seed) in hypernets:
             heads[f"Hypernetwork-{label}", seed] = hypernetwork_heads(hypernets[variant, seed], v_c[ids], gen.tokenizer)
         heads[f"T2W-{label}", seed] = gen.sample(v_c[ids], steps=ddim_steps, seed=seed)

@@ -222,7 +222,7 @@ PROFILES: dict[str, Profile] = {
         tokenizer_mode="standard",
         prediction="x0",
         # L_diff alone, for the time budget: on emoji Table 2's validation column picks L_adv
-        # (figures/cpu/loss_selection.json), whose step costs about twice an L_diff step.
+        # (figures/cpu/loss_selection.json), which trains more slowly (Table 2's train_s).
         lambda_sym=0.0,
         lambda_adv=0.0,
         sym_batch=8,
