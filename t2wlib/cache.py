@@ -16,6 +16,7 @@ file; an error while writing names the path that was asked for, not the temp fil
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -99,12 +100,36 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
-def update_json_entry(path: Path, key: str, record: dict) -> None:
-    """Set `key` of the JSON object in `path` (a new file if absent) to `record`, atomically: the
-    benchmarks keep one entry per case or dataset in one results file."""
-    entries = json.loads(path.read_text()) if path.exists() else {}
-    entries[key] = record
-    atomic_write_text(path, json.dumps(entries, indent=1))
+@contextlib.contextmanager
+def folder_lock(directory: Path):
+    """Hold an exclusive lock on `directory` (made if absent) for a read-modify-write of a file in it
+    that other processes may do at the same time: notebooks run side by side write one
+    provenance.json. The lock is on the folder itself, so no lock file is left behind. POSIX only;
+    elsewhere (no fcntl) a no-op."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def update_json_entry(path: Path, key: str, record: dict, sort_keys: bool = False) -> None:
+    """Set `key` of the JSON object in `path` (a new file if absent) to `record`, atomically and
+    under `folder_lock`: the benchmarks keep one entry per case or dataset in one results file, and
+    a figures folder one provenance entry per output."""
+    path = Path(path)
+    with folder_lock(path.parent):
+        entries = json.loads(path.read_text()) if path.exists() else {}
+        entries[key] = record
+        atomic_write_text(path, json.dumps(entries, indent=1, sort_keys=sort_keys))
 
 
 def canonical_json(value) -> str:
@@ -201,6 +226,11 @@ def _seal(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> str:
         h.update(canonical_json([name, str(t.dtype), list(t.shape)]).encode())
         h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
+
+
+def tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 over the names, dtypes, shapes and bytes of `tensors`: a cache key for tensor inputs."""
+    return _seal(tensors, {})
 
 
 def save_sealed(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:

@@ -43,14 +43,19 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 def _run(args) -> int:
     from .runner import PipelineError, run_pipeline
 
+    import time
+
     kwargs = {k: v for k, v in {"artifacts": args.artifacts, "figures": args.figures, "run_dir": args.run_dir}.items() if v}
+    start = time.perf_counter()
     try:
         timings = run_pipeline(args.profile, data_root=args.data_root, only=args.only, overrides=_overrides(args),
-                               log_output=not args.quiet, threads=args.threads, **kwargs)
+                               log_output=not args.quiet, threads=args.threads, parallel=args.parallel,
+                               **kwargs)
     except PipelineError as err:
         print(f"[t2w] pipeline failed: {err}", file=sys.stderr)
         return 1
-    print(f"[t2w] pipeline done: {sum(timings.values()):.0f} s ({', '.join(f'{k} {v:.0f} s' for k, v in timings.items())})")
+    print(f"[t2w] pipeline done in {time.perf_counter() - start:.0f} s wall ({args.parallel} at a time; "
+          f"{', '.join(f'{k} {v:.0f} s' for k, v in timings.items())})")
     return 0
 
 
@@ -176,7 +181,10 @@ def main(argv: list[str] | None = None) -> int:
                           "PATH/descriptions.txt ('class: description' per line) gives the T2W-NL texts")
     run.add_argument("--quiet", action="store_true", help="do not echo notebook output")
     run.add_argument("--threads", type=int, help="CPU threads per notebook kernel (default: torch's, the cores it "
-                     "sees; on a shared or loaded machine fewer threads can be much faster)")
+                     "sees, divided among --parallel kernels; on a shared or loaded machine fewer threads can be "
+                     "much faster)")
+    run.add_argument("--parallel", type=int, default=1, help="notebooks run at a time after 01 and 02, which every "
+                     "later one reads from (default 1; `make run` uses 2)")
     run.set_defaults(func=_run)
     gen = sub.add_parser("generate", help="generate a classifier for the given classes with a trained generator")
     which = gen.add_mutually_exclusive_group(required=True)

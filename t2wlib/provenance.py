@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import subprocess
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from .cache import atomic_write_text
+from .cache import update_json_entry
 
 PROVENANCE_FILE = "provenance.json"
 
@@ -57,13 +56,12 @@ def machine() -> dict:
 
 def record(figures_dir: str | os.PathLike, name: str, profile: str, seeds, wall_s: float | None = None,
            **extra) -> dict:
-    """Add or replace the entry for output `name` in `figures_dir/provenance.json` (atomically)."""
-    path = Path(figures_dir) / PROVENANCE_FILE
-    entries = json.loads(path.read_text()) if path.exists() else {}
-    entries[name] = {
+    """Add or replace the entry for output `name` in `figures_dir/provenance.json` (atomically, and
+    under a lock: notebooks run side by side write to one folder)."""
+    entry = {
         "profile": profile, "seeds": list(seeds), "commit": git_commit(), "machine": machine(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         **({"wall_s": round(wall_s, 2)} if wall_s is not None else {}), **extra,
     }
-    atomic_write_text(path, json.dumps(entries, indent=1, sort_keys=True))
-    return entries[name]
+    update_json_entry(Path(figures_dir) / PROVENANCE_FILE, name, entry, sort_keys=True)
+    return entry

@@ -39,8 +39,9 @@ from typing import TYPE_CHECKING
 import torch
 from tqdm.auto import tqdm
 
-from .cache import (CacheCorruptionWarning, CorruptArtifactError, atomic_write_text, key_digest, load_checked,
-                    read_json_checked, save_checked, sha256_file, write_json_checked, write_json_once)
+from .cache import (CacheCorruptionWarning, CorruptArtifactError, TensorCache, atomic_write_text, key_digest,
+                    load_checked, read_json_checked, save_checked, sha256_file, tensor_digest, write_json_checked,
+                    write_json_once)
 from .distributed import barrier, rank_world
 from .head import CLIPAdapter, HeadSpec, task_accuracy, unflatten
 from .head_training import HeadTrainConfig, train_heads
@@ -177,22 +178,35 @@ def _checked_or_compute(path: Path, compute, meta: dict) -> dict[str, torch.Tens
     return tensors
 
 
-def _train_from_scratch(train: FeatureSet, emb: torch.Tensor, cfg: HeadTrainConfig, spec: HeadSpec, seed: int):
-    """One head on all classes from a seeded random init (stage 1 and the Universal Model)."""
-    torch.manual_seed(seed)
-    theta0 = CLIPAdapter(spec).flat()
-    all_classes = torch.arange(len(train.class_names)).unsqueeze(0)
-    theta, loss = train_heads(theta0, train.X, train.y, emb, all_classes, [seed], cfg, spec)
-    return {"theta": theta[0], "train_loss": loss[0]}
+def _train_from_scratch(train: FeatureSet, emb: torch.Tensor, cfg: HeadTrainConfig, spec: HeadSpec, seed: int,
+                        cache: TensorCache | None = None):
+    """One head on all classes from a seeded random init (stage 1 and the Universal Model). With a
+    cache, keyed by the training data's bytes, the class embeddings, the config and the seed: zoos
+    of the same data (the held-out-classes zoo, the multi-solution zoo's first start) share it."""
+    def train_head():
+        torch.manual_seed(seed)
+        theta0 = CLIPAdapter(spec).flat()
+        all_classes = torch.arange(len(train.class_names)).unsqueeze(0)
+        theta, loss = train_heads(theta0, train.X, train.y, emb, all_classes, [seed], cfg, spec)
+        return {"theta": theta[0], "train_loss": loss[0]}
+
+    if cache is None:
+        return train_head()
+    key = {"format": FORMAT, "data": tensor_digest({"X": train.X, "y": train.y, "class_emb": emb}),
+           "config": dataclasses.asdict(cfg), "spec": spec.to_json(), "seed": seed}
+    return cache.get_or_compute("from_scratch_heads", key, train_head)
 
 
 def build_zoo(directory: str | Path, cfg: ZooConfig, train: FeatureSet, test: FeatureSet,
-              text_emb: dict[str, torch.Tensor], source: dict, progress: bool = True) -> Path:
+              text_emb: dict[str, torch.Tensor], source: dict, progress: bool = True,
+              cache: TensorCache | None = None) -> Path:
     """Build (or resume) the zoo in `directory` and return the manifest path.
 
     text_emb: class embeddings per text variant, (C, D) each; "prompt" (T2W-CLIP) is the one the
     heads' logits use, and every variant gets a task text vector v_c (Alg. 1). `source` records
-    where the features and texts came from (dataset, backbone, encoder, profile).
+    where the features and texts came from (dataset, backbone, encoder, profile). `cache`: where
+    stage 1 and the Universal Model are kept for other zoos of the same data (`_train_from_scratch`);
+    a zoo's own files are the same either way, but its recorded seconds count a reused head's loading.
     """
     if "prompt" not in text_emb:
         raise ValueError(f"text_emb needs a 'prompt' variant; got {sorted(text_emb)}")
@@ -215,7 +229,8 @@ def build_zoo(directory: str | Path, cfg: ZooConfig, train: FeatureSet, test: Fe
     if rank == 0:
         for file, (name, stage_cfg, seed) in stages.items():
             _checked_or_compute(directory / file,
-                                lambda c=stage_cfg, s=seed: _train_from_scratch(train, emb, c, spec, s), {"artifact": name})
+                                lambda c=stage_cfg, s=seed: _train_from_scratch(train, emb, c, spec, s, cache),
+                                {"artifact": name})
     barrier()
     # (M, P): θ0* of each start
     theta0 = torch.stack([load_checked(directory / stage1_file(m), expect={"artifact": "stage1"})[0]["theta"]

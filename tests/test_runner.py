@@ -122,6 +122,11 @@ def test_source_notebooks_are_clean_and_set_up_in_three_lines(path):
     assert "parameters" in code[0].metadata.get("tags", [])
     assert {"PROFILE", "ARTIFACTS", "FIGURES", "DATA_ROOT", "OVERRIDES", "NOTEBOOK"} <= {
         line.split("=")[0].strip() for line in code[0].source.splitlines() if "=" in line}
+    # papermill reads every parameter (a line it cannot parse is warned about and left out of its inspection).
+    from papermill.translators import PythonTranslator
+
+    assert {p.name for p in PythonTranslator.inspect(code[0])} == {
+        "PROFILE", "ARTIFACTS", "FIGURES", "DATA_ROOT", "OVERRIDES", "NOTEBOOK"}
     assert len(code[1].source.strip().splitlines()) <= 3 and "Session(" in code[1].source
     assert nb.cells[-1].cell_type == "markdown" and nb.cells[-1].source.startswith("## Reading")
 
@@ -145,3 +150,37 @@ def test_a_partial_run_updates_the_timings_and_results_of_its_notebooks(tmp_path
     results.unlink()
     run_pipeline("smoke", only=["02"], overrides={"zoo_tasks": 60}, **kwargs)  # another run's timings are not mixed in
     assert list(json.loads(timings.read_text())["seconds"]) == ["02_b"] and not results.exists()
+
+
+def test_parallel_run_keeps_every_provenance_entry_and_stops_at_a_failure(tmp_path):
+    """After 01 and 02, notebooks run two at a time in their own processes, one thread each; their
+    outputs' provenance entries all land in the one provenance.json (written under a lock), and a
+    failing notebook fails the run by name while the one beside it finishes."""
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    writes = ("import os, torch\nfrom t2wlib.plotting import FigureWriter\n"
+              "w = FigureWriter(FIGURES, PROFILE, [0], {'notebook': NOTEBOOK})\n"
+              "for i in range(20):\n    w.json({'threads': torch.get_num_threads()}, f'{NOTEBOOK}_{i}')")
+    for name in ("01_a", "02_b", "03_c", "04_d", "05_e"):
+        _notebook(nbs / f"{name}.ipynb", writes)
+    kwargs = dict(notebooks_dir=nbs, run_dir=tmp_path / "runs", artifacts=tmp_path / "a", figures=tmp_path / "f",
+                  log_output=False)
+    timings = run_pipeline("smoke", parallel=2, **kwargs)
+    assert sorted(timings) == ["01_a", "02_b", "03_c", "04_d", "05_e"]
+    provenance = json.loads((tmp_path / "f" / "provenance.json").read_text())
+    assert len(provenance) == 100 and {e["notebook"] for e in provenance.values()} == set(timings)
+    from t2wlib.runner import cpu_count
+
+    lane = max(1, cpu_count() // 2)
+    assert json.loads((tmp_path / "f" / "03_c_0.json").read_text())["threads"] == lane
+    recorded = json.loads((tmp_path / "runs" / "timings.json").read_text())
+    assert recorded["parallel"] == 2 and recorded["threads"] == lane and recorded["wall_s"] > 0
+    assert (tmp_path / "f" / "RESULTS.md").exists() and not list((tmp_path / "f").glob("*.lock"))
+
+    _notebook(nbs / "03_c.ipynb", "raise ValueError('lane boom')")
+    _notebook(nbs / "04_d.ipynb", "import time\ntime.sleep(2)\nopen(FIGURES + '/04-finished', 'w').close()")
+    with pytest.raises(PipelineError, match=r"03_c.ipynb failed in cell \d+ .*ValueError: lane boom"):
+        run_pipeline("smoke", parallel=2, **kwargs)
+    assert (tmp_path / "f" / "04-finished").exists()
+    with pytest.raises(ValueError, match="--parallel 0"):
+        run_pipeline("smoke", parallel=0, **kwargs)

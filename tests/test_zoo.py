@@ -127,3 +127,34 @@ def test_export_loads_without_t2wlib(reference, tmp_path):
     assert tasks[3]["class_names"] == [zoo_job.CLASSES[c] for c in tasks[3]["classes"]]
     readme = (out / "README.md").read_text()
     assert f"P = {reference.spec.num_params}" in readme and "W1 (r x F)" in readme
+
+
+def test_zoos_of_the_same_data_share_stage1_and_the_universal_model_through_the_cache(reference, tmp_path,
+                                                                                      monkeypatch):
+    """With a cache, a second zoo of the same data (here: a held-out-classes zoo) loads θ0* and the
+    Universal Model instead of training them, and they equal the cacheless build's; other data or
+    another seed trains anew."""
+    from t2wlib import zoo as zoo_module
+    from t2wlib.cache import TensorCache
+
+    train, test, emb = zoo_job.synthetic_data()
+    cache = TensorCache(tmp_path / "cache")
+    from_scratch = []
+    real = zoo_module.train_heads
+
+    def counting(theta0, X, y, class_emb, task_classes, *args, **kwargs):
+        if task_classes.shape == (1, len(zoo_job.CLASSES)):  # one head on every class: stage 1 or the Universal Model
+            from_scratch.append(len(X))
+        return real(theta0, X, y, class_emb, task_classes, *args, **kwargs)
+
+    monkeypatch.setattr(zoo_module, "train_heads", counting)
+    first = zoo_module.build_zoo(tmp_path / "a", zoo_job.config(), train, test, emb, {}, progress=False, cache=cache)
+    assert len(from_scratch) == 2 and load_zoo(first.parent).stage1.equal(reference.stage1)
+    held = zoo_module.build_zoo(tmp_path / "b", zoo_job.config(held_out_classes=1, num_tasks=20), train, test, emb, {},
+                                progress=False, cache=cache)
+    assert len(from_scratch) == 2  # both loaded
+    held_zoo = load_zoo(held.parent)
+    assert held_zoo.stage1.equal(reference.stage1) and held_zoo.universal.equal(reference.universal)
+    other = zoo_job.config(seed=8)
+    zoo_module.build_zoo(tmp_path / "c", other, train, test, emb, {}, progress=False, cache=cache)
+    assert len(from_scratch) == 4
