@@ -23,7 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .baselines import HyperNetwork, fit_ridge, hypernetwork_heads, retrieve_heads, train_hypernetwork
-from .evaluate import head_scores
+from .evaluate import head_scores, novelty, novelty_reference
 from .features import FeatureSet
 from .generator import T2WGenerator
 from .generator_training import generator_path, train_config, train_generator
@@ -118,3 +118,23 @@ def evaluate_methods(zoos: dict[str, Zoo], tests: dict[str, FeatureSet], gens: d
             bar.update()
     bar.close()
     return pd.concat(frames, ignore_index=True), heads
+
+
+def novelty_by_method(zoos: dict[str, Zoo], tests: dict[str, FeatureSet], heads: dict, methods, split: str = "unseen"):
+    """`evaluate.novelty` of every method in `methods` on every dataset's `split` tasks, averaged over
+    tasks and seeds: one row per (dataset, method). heads: keyed (dataset, split, method, seed), as
+    `evaluate_methods` returns them. The trained heads' reference is computed once per dataset, and a
+    seed-free method's heads (the same under every seed) are scored once."""
+    rows, done = [], set()
+    for name, z in zoos.items():
+        ids = z.tasks.ids(split)
+        reference = novelty_reference(z, tests[name], ids)
+        for (dataset, part, method, _), theta in heads.items():
+            if dataset != name or part != split or method not in methods:
+                continue
+            if method.startswith(SEED_FREE) and (dataset, method) in done:
+                continue
+            done.add((dataset, method))
+            rows.append(novelty(z, theta, tests[name], ids, reference).assign(dataset=name, method=method))
+    return (pd.concat(rows).groupby(["dataset", "method"], sort=False).mean(numeric_only=True)
+            .drop(columns=["task"]).reset_index())

@@ -167,3 +167,16 @@ def test_comparison_table_has_every_method_and_seed(setup):
         comparison.score_methods(zoo, test, ids, edited)
     table = evaluate.summarise(scores, ["dataset", "split", "method"])
     assert table.set_index("method").loc["Trained (ceiling)", "of_ceiling"] == 1.0
+    # Novelty per method: a seed-free method's heads are scored once, and every method's row is the
+    # mean of its per-seed novelty.
+    keyed = {("synthetic", "unseen", method, seed): theta for (method, seed), theta in heads.items()}
+    calls = []
+    real = comparison.novelty
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setattr(comparison, "novelty", lambda *a, **k: calls.append(1) or real(*a, **k))
+    table = comparison.novelty_by_method({"synthetic": zoo}, {"synthetic": test}, keyed, ("T2W-CLIP", "Ridge-CLIP"))
+    monkeypatch.undo()
+    assert len(calls) == 3 and sorted(table.method) == ["Ridge-CLIP", "T2W-CLIP"]  # Ridge once, T2W per seed
+    per_seed = [evaluate.novelty(zoo, heads["T2W-CLIP", s], test, ids).drop(columns="task").mean() for s in (1, 2)]
+    row = table.set_index("method").loc["T2W-CLIP"]
+    assert all(abs(row[c] - (per_seed[0][c] + per_seed[1][c]) / 2) < 1e-6 for c in per_seed[0].index)
