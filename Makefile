@@ -7,8 +7,9 @@ BIN := $(VENV)/bin
 setup:
 	@bash scripts/setup.sh
 
+# After 01 and 02, two notebooks at a time, one thread each (t2wlib/runner.py; benchmarks/bench_parallel.py).
 run: setup
-	$(BIN)/t2w run --profile $(PROFILE)
+	$(BIN)/t2w run --profile $(PROFILE) --parallel 2
 
 # pytest includes the papermill smoke pipeline (tests/test_pipeline.py), whose executed copies
 # nbval then re-runs cell by cell (cheap: the features are cached by then).

@@ -166,4 +166,4 @@ def run_pipeline(profile: str, *, notebooks_dir: Path = REPO / "notebooks", run_
     if timings_path.exists() and set(json.loads(timings_path.read_text())["seconds"]) == {
             p.stem for p in pipeline_notebooks(notebooks_dir)}:
         write_results(figures, run_dir)
-    return timings
+    return {nb.stem: timings[nb.stem] for nb in notebooks}  # in notebook order, whatever order they finished in

@@ -21,7 +21,10 @@ RUN = REPO / "runs" / "test-smoke"
 @pytest.fixture(scope="module")
 def smoke_run():
     shutil.rmtree(RUN, ignore_errors=True)
-    timings = run_pipeline("smoke", run_dir=RUN, artifacts=RUN / "artifacts", figures=RUN / "figures", log_output=False)
+    # Two notebooks at a time after 01 and 02, as `make run` does: the pipeline's own notebooks must not step on
+    # each other's files.
+    timings = run_pipeline("smoke", run_dir=RUN, artifacts=RUN / "artifacts", figures=RUN / "figures", log_output=False,
+                           parallel=2)
     return timings
 
 
