@@ -59,9 +59,14 @@ def write_results(figures: str | Path, notebooks: str | Path) -> Path:
              "do not edit by hand.", ""]
     if seconds:
         overrides = timings.get("overrides") or {}
-        lines += [f"Pipeline time: **{sum(seconds.values()):,.0f} s** "
-                  f"({', '.join(f'{k} {v:,.0f} s' for k, v in seconds.items())})"
-                  + (f"; overrides {overrides}" if overrides else "") + ".", ""]
+        each = ", ".join(f"{k} {v:,.0f} s" for k, v in seconds.items())
+        if timings.get("wall_s") and timings.get("parallel", 1) > 1:  # a whole run with lanes: its wall time
+            total = (f"**{timings['wall_s']:,.0f} s** wall, {timings['parallel']} notebooks at a time after the "
+                     f"first two, {timings['threads']} thread(s) each (each notebook's own time: {each}; "
+                     f"their sum {sum(seconds.values()):,.0f} s)")
+        else:
+            total = f"**{sum(seconds.values()):,.0f} s** ({each})"
+        lines += [f"Pipeline time: {total}" + (f"; overrides {overrides}" if overrides else "") + ".", ""]
     if commits:
         lines += [f"Code: commit {', '.join(f'`{c[:12]}`' for c in commits)}.", ""]
     for notebook in sorted(k for k in by_notebook if k):

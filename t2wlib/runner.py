@@ -131,7 +131,8 @@ def run_pipeline(profile: str, *, notebooks_dir: Path = REPO / "notebooks", run_
         merged = _merged_timings(timings_path, profile, params["OVERRIDES"], {nb.stem: seconds}, notebooks_dir)
         atomic_write_text(timings_path, json.dumps({
             "profile": profile, "overrides": params["OVERRIDES"], "threads": lane_threads, "parallel": parallel,
-            "wall_s": round(time.perf_counter() - started, 1), "seconds": merged}, indent=1))
+            # A whole run's wall time so far (a partial run's would not time the notebooks it merges in).
+            "wall_s": None if only else round(time.perf_counter() - started, 1), "seconds": merged}, indent=1))
 
     def job(nb: Path) -> tuple:
         return nb, run_dir / nb.name, {**params, "NOTEBOOK": nb.stem}, log_output

@@ -175,7 +175,9 @@ def test_parallel_run_keeps_every_provenance_entry_and_stops_at_a_failure(tmp_pa
     assert json.loads((tmp_path / "f" / "03_c_0.json").read_text())["threads"] == lane
     recorded = json.loads((tmp_path / "runs" / "timings.json").read_text())
     assert recorded["parallel"] == 2 and recorded["threads"] == lane and recorded["wall_s"] > 0
-    assert (tmp_path / "f" / "RESULTS.md").exists() and not list((tmp_path / "f").glob("*.lock"))
+    results = (tmp_path / "f" / "RESULTS.md").read_text()
+    assert f"s** wall, 2 notebooks at a time after the first two, {lane} thread(s) each" in results
+    assert not list((tmp_path / "f").glob("*.lock"))
 
     _notebook(nbs / "03_c.ipynb", "raise ValueError('lane boom')")
     _notebook(nbs / "04_d.ipynb", "import time\ntime.sleep(2)\nopen(FIGURES + '/04-finished', 'w').close()")
