@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import textwrap
 import time
 from pathlib import Path
 
@@ -213,7 +214,11 @@ def gradcam_grid(images: np.ndarray, overlays: dict[str, np.ndarray], row_labels
     """Figure 4: one row per image (n, S, S, 3) in [0, 1], the image then one Grad-CAM overlay
     (n, S, S, 3) uint8 per column label (e.g. denoising steps)."""
     n, cols = len(images), 1 + len(overlays)
-    fig, axes = plt.subplots(n, cols, figsize=(1.6 * cols, 1.6 * n + 0.4), squeeze=False)
+    # A task's class list can run to hundreds of characters: wrapped to the grid's width (about
+    # 14 characters per inch at 9 pt), so that the title does not widen the saved figure.
+    title = textwrap.fill(title, width=max(40, int(14 * 1.6 * cols)))
+    lines = title.count("\n") + 1
+    fig, axes = plt.subplots(n, cols, figsize=(1.6 * cols, 1.6 * n + 0.25 + 0.15 * lines), squeeze=False)
     for i in range(n):
         axes[i, 0].imshow(images[i])
         axes[i, 0].set_ylabel(row_labels[i], fontsize=7)

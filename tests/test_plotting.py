@@ -42,3 +42,17 @@ def test_similarity_heatmaps_drop_labels_and_cap_size_above_the_labelled_limit()
     small = plotting.similarity_heatmaps({"prompt": torch.randn(6, 16)}, [f"c{i}" for i in range(6)], "few")
     assert [t.get_text() for t in small.axes[0].get_xticklabels()] == [f"c{i}" for i in range(6)]
     plt.close(big), plt.close(small)
+
+
+def test_gradcam_grid_wraps_a_long_class_list_to_the_grid_width(tmp_path):
+    """A 28-class task's title used to make Figure 4 three times wider than its grid."""
+    images = np.full((2, 16, 16, 3), 0.5)
+    overlays = {f"step {s}": np.zeros((2, 16, 16, 3), dtype=np.uint8) for s in (900, 950, 1000)}
+    title = "emoji, unseen task 15 (" + ", ".join(f"class number {c}" for c in range(28)) + ")"
+    fig = plotting.gradcam_grid(images, overlays, ["a", "b"], title)
+    assert fig.get_suptitle().replace("\n", " ") == title and "\n" in fig.get_suptitle()
+    path = tmp_path / "grid.png"
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    width = plt.imread(path).shape[1]
+    assert width <= 1.05 * fig.get_figwidth() * 100, width  # the title no longer widens the figure
+    plt.close(fig)
