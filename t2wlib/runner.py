@@ -146,22 +146,23 @@ def run_pipeline(profile: str, *, notebooks_dir: Path = REPO / "notebooks", run_
     if rest:
         # Longest first (by the last timings; a notebook never timed counts as longest).
         rest.sort(key=lambda nb: -last.get(nb.stem, float("inf")))
-        failure = None
+        waiting, running, failure = list(rest), {}, None
         with ProcessPoolExecutor(min(parallel, len(rest)), mp_context=multiprocessing.get_context("spawn")) as pool:
-            running = {pool.submit(_execute, *job(nb), lane_threads): nb for nb in rest}
-            while running:
+            while waiting or running:
+                # A notebook is handed over only when a lane is free, so after a failure none starts.
+                while waiting and failure is None and len(running) < parallel:
+                    nb = waiting.pop(0)
+                    running[pool.submit(_execute, *job(nb), lane_threads)] = nb
+                if not running:
+                    break
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     nb = running.pop(future)
-                    if future.cancelled():
-                        continue
                     try:
                         finished(nb, future.result())
                     except PipelineError as err:
                         print(f"[t2w] {err}", flush=True)
                         failure = failure or err
-                        for other in running:  # not started ones are skipped; running ones finish
-                            other.cancel()
         if failure is not None:
             raise failure
     if timings_path.exists() and set(json.loads(timings_path.read_text())["seconds"]) == {
