@@ -124,14 +124,21 @@ def zoo_accuracy_by_k(tables: dict[str, pd.DataFrame]) -> plt.Figure:
     return fig
 
 
-def zoo_weight_projection(thetas: dict[str, torch.Tensor], tables: dict[str, pd.DataFrame]) -> plt.Figure:
-    """PCA of each zoo's flattened head weights (T, P), coloured by k, seen tasks as dots, unseen as crosses."""
+def _pca2(x: np.ndarray):
+    """A 2-component PCA fitted on rows x (n, P). For these shapes sklearn picks its randomized
+    solver, and when the second component is weak its answer varies from call to call: seeded, so
+    that a figure is the same on every run."""
     from sklearn.decomposition import PCA
 
+    return PCA(n_components=2, random_state=0).fit(x)
+
+
+def zoo_weight_projection(thetas: dict[str, torch.Tensor], tables: dict[str, pd.DataFrame]) -> plt.Figure:
+    """PCA of each zoo's flattened head weights (T, P), coloured by k, seen tasks as dots, unseen as crosses."""
     fig, axes = plt.subplots(1, len(thetas), figsize=(5.5 * len(thetas), 4.5), squeeze=False)
     for ax, (name, theta) in zip(axes[0], thetas.items()):
         df = tables[name]
-        pca = PCA(n_components=2).fit(theta.numpy())
+        pca = _pca2(theta.numpy())
         xy = pca.transform(theta.numpy())
         for split, marker in (("seen", "o"), ("unseen", "x"), ("heldout", "^")):
             m = (df.split == split).to_numpy()
@@ -329,9 +336,7 @@ def solution_basins(seen_heads: torch.Tensor, seen_start: torch.Tensor, starts: 
     """10_diffusion_vs_regression: a 2-D PCA of raw head weights, fitted on a multi-solution zoo's seen
     heads (T, P) coloured by their start (seen_start (T,)), its θ0*'s (M, P) as squares, and the heads
     (S, P) each method gives for one text (task_heads), as larger markers."""
-    from sklearn.decomposition import PCA
-
-    pca = PCA(n_components=2).fit(seen_heads.numpy())
+    pca = _pca2(seen_heads.numpy())
     fig, ax = plt.subplots(figsize=(7, 5.5))
     colours = plt.get_cmap("tab10")
     xy = pca.transform(seen_heads.numpy())
