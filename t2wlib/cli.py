@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -42,8 +43,6 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 def _run(args) -> int:
     from .runner import PipelineError, run_pipeline
-
-    import time
 
     kwargs = {k: v for k, v in {"artifacts": args.artifacts, "figures": args.figures, "run_dir": args.run_dir}.items() if v}
     start = time.perf_counter()

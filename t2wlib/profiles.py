@@ -231,8 +231,9 @@ PROFILES: dict[str, Profile] = {
         # (1,000 before; on emoji, 2,400 steps had lowered L_diff but not validation accuracy).
         gen_steps=600,
         heldout_split_classes=2,
-        # The held-out-classes zoos: 400 tasks each (1,000 before, for the time budget): their
-        # generator trains the same 600 steps, 60 epochs of the 320 seen tasks.
+        # The held-out-classes zoos: 400 tasks each (1,000 before, for the time budget); their models
+        # train the same 600 steps on fewer seen tasks (figures/cpu/heldout.md: emoji 284,
+        # Fashion-MNIST 78, whose 8 remaining classes allow few tasks).
         heldout_zoo_tasks=400,
         heldout_seeds=(42,),
         trajectory_stride=10,

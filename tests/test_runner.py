@@ -158,7 +158,7 @@ def test_parallel_run_keeps_every_provenance_entry_and_stops_at_a_failure(tmp_pa
     failing notebook fails the run by name while the one beside it finishes."""
     nbs = tmp_path / "notebooks"
     nbs.mkdir()
-    writes = ("import os, torch\nfrom t2wlib.plotting import FigureWriter\n"
+    writes = ("import torch\nfrom t2wlib.plotting import FigureWriter\n"
               "w = FigureWriter(FIGURES, PROFILE, [0], {'notebook': NOTEBOOK})\n"
               "for i in range(20):\n    w.json({'threads': torch.get_num_threads()}, f'{NOTEBOOK}_{i}')")
     for name in ("01_a", "02_b", "03_c", "04_d", "05_e"):
