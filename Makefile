@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 setup:
 	@bash scripts/setup.sh
 
-# After 01 and 02, two notebooks at a time, one thread each (t2wlib/runner.py; benchmarks/bench_parallel.py).
+# After 01 and 02, two notebooks at a time, one thread each (t2wlib/pipeline/runner.py; benchmarks/bench_parallel.py).
 run: setup
 	$(BIN)/t2w run --profile $(PROFILE) --parallel 2
 

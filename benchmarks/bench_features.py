@@ -16,11 +16,11 @@ from pathlib import Path
 
 import torch
 
-from t2wlib import provenance
-from t2wlib.backbones import load_backbone
-from t2wlib.cache import atomic_write_text
-from t2wlib.data import balanced_indices, load_split
-from t2wlib.features import extract_features
+from t2wlib.core.files import atomic_write_text
+from t2wlib.data.datasets import balanced_indices, load_split
+from t2wlib.data.features import extract_features
+from t2wlib.encoders.backbones import load_backbone
+from t2wlib.pipeline import provenance
 
 OUT = Path(__file__).resolve().parent / "results" / "bench_features.json"
 

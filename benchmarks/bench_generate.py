@@ -20,22 +20,22 @@ import tempfile
 import time
 from pathlib import Path
 
-
-from t2wlib import ablation, provenance
-from t2wlib.backbones import load_backbone
-from t2wlib.baselines import train_hypernetwork
-from t2wlib.cache import TensorCache, update_json_entry
 from t2wlib.classifier import text_to_classifier
-from t2wlib.evaluate import generated_heads_report
-from t2wlib.features import profile_features
-from t2wlib.generator import T2WGenerator
-from t2wlib.generator_training import generator_path
-from t2wlib.profiles import get_profile
-from t2wlib.text_encoders import load_text_encoder
-from t2wlib.weight_tokenizer import WeightTokenizer
-from t2wlib.train import Trainer, TrainConfig
-from t2wlib.data import dataset_identity
-from t2wlib.zoo import load_zoo, zoo_path
+from t2wlib.core.files import update_json_entry
+from t2wlib.core.tensor_cache import TensorCache
+from t2wlib.data.datasets import dataset_identity
+from t2wlib.encoders.backbones import load_backbone
+from t2wlib.encoders.text import load_text_encoder
+from t2wlib.experiments import table2
+from t2wlib.experiments.scoring import generated_heads_report
+from t2wlib.generator.t2w import T2WGenerator
+from t2wlib.generator.tokenizer import WeightTokenizer
+from t2wlib.generator.trainer import TrainConfig, Trainer
+from t2wlib.methods.baselines import train_hypernetwork
+from t2wlib.pipeline import provenance
+from t2wlib.pipeline.config import generator_path, profile_features, zoo_path
+from t2wlib.pipeline.profiles import get_profile
+from t2wlib.zoo.model_zoo import load_zoo
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "benchmarks" / "results" / "bench_generate.json"
@@ -90,7 +90,7 @@ def main() -> None:
 
     # The paper's three losses (Table 2's full row: L_sym on the profile's sym_batch) against L_diff
     # alone, whatever the profile itself trains with.
-    throughput = {"all losses": training_throughput(gen, zoo, (ablation.SYM, ablation.ADV), profile.sym_batch),
+    throughput = {"all losses": training_throughput(gen, zoo, (table2.SYM, table2.ADV), profile.sym_batch),
                   "L_diff only": training_throughput(gen, zoo, (0.0, 0.0), None),
                   "hypernetwork": hypernetwork_throughput(zoo, gen.tokenizer)}
     samplers = {}
@@ -115,7 +115,7 @@ def main() -> None:
     one_head = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "t2wlib.cli", "generate", "--generator", str(directory), "--classes",
+        subprocess.run([sys.executable, "-m", "t2wlib.pipeline.cli", "generate", "--generator", str(directory), "--classes",
                         ",".join(classes), "--out", f"{tmp}/head.safetensors"], check=True, capture_output=True)
         command = time.perf_counter() - start
 

@@ -3,7 +3,7 @@
 shapes (F = 1280, r = 16, D = 384, tasks of 8-32 classes; synthetic features and texts, so that no
 artifacts are needed):
 
-  zoo shard      `head_training.train_heads` on 128 tasks of 40 images per class (01_zoo's step)
+  zoo shard      `heads.training.train_heads` on 128 tasks of 40 images per class (01_zoo's step)
   generator      `train.Trainer.train_step` of the tiny DiT, blocks of 256 (02-04, 10)
   hypernetwork   `baselines.train_hypernetwork` (03, 10)
   sampling       DDIM-20 of 400 heads (03, 04)
@@ -39,7 +39,7 @@ def _emoji_like(seed: int = 0):
     heads spread around one θ0*, at the emoji zoo's shapes."""
     import torch
 
-    from t2wlib.head import CLIPAdapter, HeadSpec
+    from t2wlib.heads.adapter import CLIPAdapter, HeadSpec
 
     g = torch.Generator().manual_seed(seed)
     spec = HeadSpec(F, R, D)
@@ -60,13 +60,13 @@ def run_workload(name: str) -> float:
     """Seconds of one run of workload `name` (its setup excluded)."""
     import torch
 
-    from t2wlib.baselines import train_hypernetwork
-    from t2wlib.diffusion import GaussianDiffusion, get_betas
-    from t2wlib.dit import build_denoiser
-    from t2wlib.head import task_accuracy
-    from t2wlib.head_training import HeadTrainConfig, train_heads
-    from t2wlib.train import TrainConfig, Trainer
-    from t2wlib.weight_tokenizer import WeightTokenizer
+    from t2wlib.generator.denoisers import build_denoiser
+    from t2wlib.generator.diffusion import GaussianDiffusion, get_betas
+    from t2wlib.generator.tokenizer import WeightTokenizer
+    from t2wlib.generator.trainer import TrainConfig, Trainer
+    from t2wlib.heads.adapter import task_accuracy
+    from t2wlib.heads.training import HeadTrainConfig, train_heads
+    from t2wlib.methods.baselines import train_hypernetwork
 
     spec, emb, X, y, Xt, yt, theta0, heads, tasks = _emoji_like()
     tokenizer = WeightTokenizer.fit(heads, spec, 256, "standard")
@@ -127,9 +127,9 @@ def main() -> None:
         torch.manual_seed(0)
         print(sum(run_workload(args.worker) for _ in range(args.repeat)), flush=True)
         return
-    from t2wlib import provenance
-    from t2wlib.cache import update_json_entry
-    from t2wlib.runner import cpu_count
+    from t2wlib.core.files import update_json_entry
+    from t2wlib.pipeline import provenance
+    from t2wlib.pipeline.runner import cpu_count
 
     cores = cpu_count()
     rows = {}

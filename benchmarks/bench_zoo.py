@@ -23,15 +23,17 @@ from pathlib import Path
 import torch
 import torch.nn.functional as Fn
 
-from t2wlib import provenance, task_condition
-from t2wlib.backbones import load_backbone
-from t2wlib.cache import TensorCache, update_json_entry
-from t2wlib.data import load_split
-from t2wlib.features import dataset_features
-from t2wlib.head import CLIPAdapter, HeadSpec, task_accuracy
-from t2wlib.head_training import HeadTrainConfig, schedule, train_head_loop, train_heads
-from t2wlib.subtasks import sample_tasks
-from t2wlib.text_encoders import embed_texts, load_text_encoder
+from t2wlib.core.files import update_json_entry
+from t2wlib.core.tensor_cache import TensorCache
+from t2wlib.data import task_condition
+from t2wlib.data.datasets import load_split
+from t2wlib.data.features import dataset_features
+from t2wlib.data.subtasks import sample_tasks
+from t2wlib.encoders.backbones import load_backbone
+from t2wlib.encoders.text import embed_texts, load_text_encoder
+from t2wlib.heads.adapter import CLIPAdapter, HeadSpec, task_accuracy
+from t2wlib.heads.training import HeadTrainConfig, schedule, train_head_loop, train_heads
+from t2wlib.pipeline import provenance
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "benchmarks" / "results" / "bench_zoo.json"

@@ -22,9 +22,10 @@ import time
 import pandas as pd
 from study import study_session
 
-from t2wlib import ablation
-from t2wlib.evaluate import head_scores
-from t2wlib.generator_training import generator_path, seen_split, train_generator
+from t2wlib.experiments import table2
+from t2wlib.experiments.scoring import head_scores
+from t2wlib.generator.training import train_generator
+from t2wlib.pipeline.config import generator_config, generator_path, seen_split
 
 GUIDANCE_SCALES = (1.0, 1.5, 2.0, 3.0)
 BIGGER_DIT = {"tiny": "cpu-small", "cpu-small": "cpu-base", "cpu-base": "paper"}
@@ -48,7 +49,7 @@ def variants(profile) -> dict[str, dict]:
 def main() -> None:
     session, datasets = study_session(__doc__.split("\n")[0], "scripts/choose_generator.py")
     profile = session.profile
-    base = ablation.ablation_profile(profile, "w/o both")  # the ablation budget, validation tasks and seeds
+    base = table2.ablation_profile(profile, "w/o both")  # the ablation budget, validation tasks and seeds
     base = dataclasses.replace(base, lambda_sym=profile.lambda_sym, lambda_adv=profile.lambda_adv,
                                seeds=base.seeds[:1])
     rows = []
@@ -61,15 +62,16 @@ def main() -> None:
             prof = dataclasses.replace(base, **overrides)
             seed = prof.seeds[0]
             start = time.perf_counter()
-            gen, curves = train_generator(generator_path(session.artifacts, prof, z, "prompt", seed), z, prof,
-                                          "prompt", seed, session.device, progress=False)
+            definition = generator_config(prof, z, "prompt", seed)
+            gen, curves = train_generator(generator_path(session.artifacts, prof, z, "prompt", seed), z, definition,
+                                          session.device, progress=False)
             train_s = time.perf_counter() - start
             for scale in GUIDANCE_SCALES if prof.text_dropout > 0 else (1.0,):
                 theta = gen.sample(z.task_text["v_c/prompt"][ids], steps=profile.ddim_steps, guidance=scale, seed=seed)
                 scores = head_scores(z, theta, test, ids).assign(split=split_of)
                 acc = scores.groupby("split").accuracy.mean()
                 rows.append({"dataset": dataset, "variant": variant, "guidance": scale,
-                             "settings": ablation.describe(prof) + f", {prof.prediction}-prediction, block "
+                             "settings": table2.describe(prof) + f", {prof.prediction}-prediction, block "
                                                                    f"{prof.block_size}, text dropout {prof.text_dropout}",
                              "validation_accuracy": acc["validation"], "unseen_accuracy": acc["unseen"],
                              "validation_tasks": len(splits["validation"]), "steps": curves[-1]["step"] if curves else 0,

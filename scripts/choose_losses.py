@@ -15,25 +15,25 @@ from __future__ import annotations
 import pandas as pd
 from study import study_session
 
-from t2wlib import ablation
+from t2wlib.experiments import table2
 
 
 def main() -> None:
     session, datasets = study_session(__doc__.split("\n")[0], "scripts/choose_losses.py")
     profile = session.profile
-    out = session.writer(ablation.ablation_profile(profile, ablation.FULL).seeds)
+    out = session.writer(table2.ablation_profile(profile, table2.FULL).seeds)
     tables = []
     for dataset in datasets:
         z, test = session.zoo(dataset), session.features(dataset, "test")
-        scores, _ = ablation.run_ablation(session.artifacts, profile, z, test, ablation.LOSS_ROWS, session.device)
-        table = ablation.table2(scores, profile)
+        scores, _ = table2.run_ablation(session.artifacts, profile, z, test, table2.LOSS_ROWS, session.device)
+        table = table2.table2(scores, profile)
         table.insert(0, "dataset", dataset)
-        table["selected"] = table.variant == ablation.selected_losses(table)
+        table["selected"] = table.variant == table2.selected_losses(table)
         tables.append(table)
     selection = pd.concat(tables, ignore_index=True)
     out.table(selection, "loss_selection")
     print(selection[["dataset", "variant", "validation_accuracy_mean", "accuracy_mean", "selected"]].to_string())
-    print(f"profile {profile.name!r} trains with: {ablation.profile_losses(profile)}")
+    print(f"profile {profile.name!r} trains with: {table2.profile_losses(profile)}")
 
 
 if __name__ == "__main__":

@@ -18,10 +18,14 @@ import time
 import pandas as pd
 from study import study_session
 
-from t2wlib import data, evaluate, text_encoders, zoo
-from t2wlib.emoji import Augmentation
-from t2wlib.profiles import for_dataset
-from t2wlib.task_condition import prompts
+from t2wlib.data import datasets
+from t2wlib.data.emoji import Augmentation
+from t2wlib.data.task_condition import prompts
+from t2wlib.encoders import text
+from t2wlib.experiments import regime
+from t2wlib.pipeline.config import zoo_config, zoo_path
+from t2wlib.pipeline.profiles import for_dataset
+from t2wlib.zoo import model_zoo
 
 HARD = Augmentation(scale=(0.3, 0.8), rotation=40.0, shift=0.2, noise=30.0, blur=1.8, jitter=0.35)
 CANDIDATES = {
@@ -40,29 +44,29 @@ def main() -> None:
     rows = []
     for i, (setting, config) in enumerate(CANDIDATES.items()):
         name = f"emoji-regime-{i}"
-        data.register_emoji_dataset(name, **config)
+        datasets.register_emoji_dataset(name, **config)
         start = time.perf_counter()
-        splits = {s: data.load_split(name, s, session.data_root) for s in data.SPLITS}
+        splits = {s: datasets.load_split(name, s, session.data_root) for s in datasets.SPLITS}
         render_s = time.perf_counter() - start
         start = time.perf_counter()
-        train, test = (session.features(name, s) for s in data.SPLITS)
+        train, test = (session.features(name, s) for s in datasets.SPLITS)
         features_s = time.perf_counter() - start
-        probe = evaluate.linear_probe(train, test)
-        emb = text_encoders.embed_texts(session.encoder, prompts(splits["train"].class_names), session.cache)
+        probe = regime.linear_probe(train, test)
+        emb = text.embed_texts(session.encoder, prompts(splits["train"].class_names), session.cache)
         prof = for_dataset(dataclasses.replace(profile, **REGIME_OVERRIDES), len(train.class_names))
-        identity = data.dataset_identity(name, session.data_root)
-        directory = zoo.zoo_path(session.artifacts, prof, identity)
+        identity = datasets.dataset_identity(name, session.data_root)
+        directory = zoo_path(session.artifacts, prof, identity)
         source = {"dataset": name, "backbone": session.backbone.name, "text_encoder": session.encoder.name,
                   "profile": profile.name, "class_texts": {"prompt": prompts(train.class_names)}}
         start = time.perf_counter()
-        zoo.build_zoo(directory, zoo.zoo_config(prof), train, test, {"prompt": emb}, source)
+        model_zoo.build_zoo(directory, zoo_config(prof), train, test, {"prompt": emb}, source)
         zoo_s = time.perf_counter() - start
-        seen = evaluate.zoo_summary(zoo.load_zoo(directory)).set_index("split").loc["seen"]
+        seen = regime.zoo_summary(model_zoo.load_zoo(directory)).set_index("split").loc["seen"]
         rows.append({"setting": setting, "classes": probe["classes"], "images": probe["n_train"] + probe["n_test"],
                      "r": prof.hidden, "k": f"{prof.zoo_k[0]}-{prof.zoo_k[1]}", "seen_tasks": int(seen.tasks),
                      "linear_probe": probe["test_accuracy"], "trained_heads_seen": seen.trained_mean,
                      "universal_seen": seen.universal_mean, "gap_pt": 100 * seen.trained_minus_universal,
-                     "in_regime": bool(evaluate.in_paper_regime(probe["test_accuracy"], seen.trained_minus_universal)),
+                     "in_regime": bool(regime.in_paper_regime(probe["test_accuracy"], seen.trained_minus_universal)),
                      "render_s": round(render_s, 1), "features_s": round(features_s, 1), "zoo_s": round(zoo_s, 1)})
         print(pd.DataFrame(rows).to_string(), flush=True)
     table = pd.DataFrame(rows)

@@ -17,24 +17,26 @@ import time
 import pandas as pd
 from study import study_session
 
-from t2wlib import ablation, baselines
-from t2wlib.evaluate import head_scores
-from t2wlib.generator_training import generator_path, seen_split, train_config, train_generator
+from t2wlib.experiments import table2
+from t2wlib.experiments.scoring import head_scores
+from t2wlib.generator.training import train_generator
+from t2wlib.methods import baselines
+from t2wlib.pipeline.config import generator_config, generator_path, seen_split, train_config
 
 WIDTHS = (512, 256, 128)  # hidden units per layer tried
 
 
 def main() -> None:
     session, datasets = study_session(__doc__.split("\n")[0], "scripts/hypernetwork_width.py")
-    prof = ablation.ablation_profile(session.profile, "w/o both")
+    prof = table2.ablation_profile(session.profile, "w/o both")
     seed = prof.seeds[0]
     rows = []
     for dataset in datasets:
         z, test = session.zoo(dataset), session.features(dataset, "test")
         train, validation = seen_split(z, prof)
         # The tokenizer of Table 2's "w/o both" generator, trained on the same rows (loaded if 04 ran).
-        tokenizer = train_generator(generator_path(session.artifacts, prof, z, "prompt", seed), z, prof, "prompt",
-                                    seed, session.device, progress=False)[0].tokenizer
+        tokenizer = train_generator(generator_path(session.artifacts, prof, z, "prompt", seed), z,
+                                    generator_config(prof, z, "prompt", seed), session.device, progress=False)[0].tokenizer
         v = z.task_text["v_c/prompt"]
         for width in WIDTHS:
             start = time.perf_counter()

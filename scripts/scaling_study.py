@@ -21,9 +21,10 @@ import time
 import pandas as pd
 from study import study_session
 
-from t2wlib.baselines import hypernetwork_heads, train_hypernetwork
-from t2wlib.evaluate import head_scores
-from t2wlib.generator_training import generator_path, seen_split, train_config, train_generator
+from t2wlib.experiments.scoring import head_scores
+from t2wlib.generator.training import train_generator
+from t2wlib.methods.baselines import hypernetwork_heads, train_hypernetwork
+from t2wlib.pipeline.config import generator_config, generator_path, seen_split, train_config
 
 
 def points(profile, seen: int) -> dict[str, dict]:
@@ -54,7 +55,7 @@ def main() -> None:
             prof = dataclasses.replace(profile, **overrides)
             start = time.perf_counter()
             path = generator_path(artifacts, prof, z, "prompt", seed)
-            gen, curves = train_generator(path, z, prof, "prompt", seed, device, progress=False)
+            gen, curves = train_generator(path, z, generator_config(prof, z, "prompt", seed), device, progress=False)
             train_ids = seen_split(z, prof)[0]
             net = train_hypernetwork(path.with_name(path.name + "-hypernetwork"), z.theta[train_ids], v_c[train_ids],
                                      gen.tokenizer, train_config(prof, seed, len(train_ids)))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from t2wlib.session import Session
+from t2wlib.pipeline.session import Session
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -1,8 +1,8 @@
-"""t2wlib: the Text2Weight (T2W) compendium library.
+"""t2wlib: the Text2Weight (T2W) compendium library, in layers (docs/ARCHITECTURE.md §1).
 
-Pipeline (docs/ARCHITECTURE.md §1): base dataset -> frozen backbone features (features.py) and class-text
-embeddings (text_encoders.py, task_condition.py) -> CLIP-adapter heads (head.py) -> model zoo -> weight
-tokenizer -> DiT + diffusion -> evaluation and applications. Profiles (profiles.py) set every size.
+core -> encoders -> data -> heads -> zoo -> generator -> methods, classifier -> pipeline.profiles and
+pipeline.config -> experiments -> pipeline. The method reads in five files: heads/adapter.py (the head),
+generator/tokenizer.py, generator/dit.py, generator/diffusion.py, generator/t2w.py (the generator).
 """
 
 __version__ = "0.1.0"

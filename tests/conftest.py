@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from t2wlib.user_data import DESCRIPTIONS_FILE
+from t2wlib.data.user_folders import DESCRIPTIONS_FILE
 
 # Real WordNet ids, so that T2W-NL descriptions resolve exactly (TinyImageNet classes are synsets).
 TINY_WNIDS = {"n01443537": "goldfish, Carassius auratus", "n01629819": "European fire salamander, Salamandra salamandra",

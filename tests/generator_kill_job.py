@@ -25,10 +25,11 @@ from pathlib import Path
 
 import torch
 
-from t2wlib.generator_training import train_generator
-from t2wlib.profiles import get_profile
-from t2wlib.train import Trainer
-from t2wlib.zoo import load_zoo
+from t2wlib.generator.trainer import Trainer
+from t2wlib.generator.training import train_generator
+from t2wlib.pipeline.config import generator_config
+from t2wlib.pipeline.profiles import get_profile
+from t2wlib.zoo.model_zoo import load_zoo
 
 FILE_EVENTS = ("mkdir", "fsync", "chmod", "replace", "unlink")
 
@@ -39,7 +40,8 @@ def profile():
 
 
 def train(zoo_dir, out):
-    return train_generator(out, load_zoo(zoo_dir), profile(), seed=5, progress=False)
+    zoo = load_zoo(zoo_dir)
+    return train_generator(out, zoo, generator_config(profile(), zoo, "prompt", 5), progress=False)
 
 
 def count_file_events(kill_at: int | None = None) -> list[int]:
@@ -78,7 +80,7 @@ def killed_child(zoo, out: Path, mode: str, point: int) -> int:
                 count_file_events(kill_at=point)
             else:
                 kill_after_step(point)
-            train_generator(out, zoo, profile(), seed=5, progress=False)
+            train_generator(out, zoo, generator_config(profile(), zoo, "prompt", 5), progress=False)
         finally:
             os._exit(0)
     status = os.waitpid(pid, 0)[1]
@@ -90,10 +92,10 @@ if __name__ == "__main__":
     zoo_dir, root, command = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
     zoo = load_zoo(zoo_dir)
     # One full run first, so that torch's lazy imports (and their files) are done before counting or forking.
-    train_generator(root / f"warm-up-{command}", zoo, profile(), seed=5, progress=False)
+    train_generator(root / f"warm-up-{command}", zoo, generator_config(profile(), zoo, "prompt", 5), progress=False)
     if command == "count":
         events = count_file_events()
-        train_generator(root / "reference", zoo, profile(), seed=5, progress=False)
+        train_generator(root / "reference", zoo, generator_config(profile(), zoo, "prompt", 5), progress=False)
         print(events[0])
     else:
         results = []

@@ -10,10 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from t2wlib import ablation
-from t2wlib.generator_training import generator_config, train_config
-from t2wlib.profiles import get_profile
-from t2wlib.zoo import load_zoo
+from t2wlib.experiments import table2
+from t2wlib.pipeline.config import generator_config, train_config
+from t2wlib.pipeline.profiles import get_profile
+from t2wlib.zoo.model_zoo import load_zoo
 
 sys.path.insert(0, str(Path(__file__).parent))
 import zoo_job  # noqa: E402
@@ -23,45 +23,45 @@ def test_variants_share_the_budget_and_differ_only_in_their_overrides():
     profile = get_profile("cpu", ablation_epochs=7, ablation_steps=300, ablation_seeds=(5, 6), ablation_validation_tasks=9)
     base = dataclasses.replace(profile, gen_epochs=7, gen_steps=300, seeds=(5, 6), gen_validation_tasks=9)
     # Without a budget of their own the variants take the generators' step budget.
-    assert ablation.ablation_profile(get_profile("cpu", gen_steps=450), ablation.FULL).gen_steps == 450
-    for name, overrides in ablation.ABLATIONS.items():
-        prof = ablation.ablation_profile(profile, name)
+    assert table2.ablation_profile(get_profile("cpu", gen_steps=450), table2.FULL).gen_steps == 450
+    for name, overrides in table2.ABLATIONS.items():
+        prof = table2.ablation_profile(profile, name)
         overrides = overrides(profile) if callable(overrides) else overrides
         assert prof == dataclasses.replace(base, **overrides), name
     # The paper's loss rows are absolute: the paper's λ1 and λ2 whatever the profile trains with.
     for lambdas in ((0.0, 0.0), (0.3, 0.2)):
         other = get_profile("cpu", lambda_sym=lambdas[0], lambda_adv=lambdas[1])
-        full = ablation.ablation_profile(other, ablation.FULL)
-        assert (full.lambda_sym, full.lambda_adv) == (ablation.SYM, ablation.ADV) == (0.1, 0.01)
-        assert ablation.ablation_profile(other, "cosine schedule").lambda_sym == lambdas[0]
+        full = table2.ablation_profile(other, table2.FULL)
+        assert (full.lambda_sym, full.lambda_adv) == (table2.SYM, table2.ADV) == (0.1, 0.01)
+        assert table2.ablation_profile(other, "cosine schedule").lambda_sym == lambdas[0]
     plain = get_profile("cpu", ablation_epochs=None, ablation_steps=None, ablation_seeds=(), ablation_validation_tasks=0,
-                        lambda_sym=ablation.SYM, lambda_adv=ablation.ADV)  # the main budget, seeds and losses
-    assert ablation.ablation_profile(plain, ablation.FULL) == plain
+                        lambda_sym=table2.SYM, lambda_adv=table2.ADV)  # the main budget, seeds and losses
+    assert table2.ablation_profile(plain, table2.FULL) == plain
     for base_mode in ("minmax", "standard"):  # "other tokenizer" swaps whichever the profile has
-        swapped = ablation.ablation_profile(get_profile("cpu", tokenizer_mode=base_mode), "other tokenizer")
+        swapped = table2.ablation_profile(get_profile("cpu", tokenizer_mode=base_mode), "other tokenizer")
         assert swapped.tokenizer_mode == ({"minmax", "standard"} - {base_mode}).pop()
     with pytest.raises(KeyError, match="unknown ablation 'w/o text'"):
-        ablation.ablation_profile(profile, "w/o text")
+        table2.ablation_profile(profile, "w/o text")
 
 
 def test_a_step_budget_gives_every_zoo_size_the_same_steps():
     steps = get_profile("cpu", gen_steps=1000, gen_batch_size=32)
     assert train_config(steps, 1, 3200).epochs == 10 and train_config(steps, 1, 800).epochs == 40
     assert train_config(get_profile("cpu", gen_steps=None, gen_epochs=7), 1, 3200).epochs == 7
-    assert ablation.ablation_profile(dataclasses.replace(steps, ablation_steps=300), ablation.FULL).gen_steps == 300
-    assert ablation.ablation_profile(dataclasses.replace(steps, ablation_steps=None), ablation.FULL).gen_steps == 1000
+    assert table2.ablation_profile(dataclasses.replace(steps, ablation_steps=300), table2.FULL).gen_steps == 300
+    assert table2.ablation_profile(dataclasses.replace(steps, ablation_steps=None), table2.FULL).gen_steps == 1000
 
 
 def test_loss_selection_reads_the_validation_column_of_the_loss_rows_only():
-    table = pd.DataFrame({"variant": [*ablation.LOSS_ROWS, "cosine schedule"],
+    table = pd.DataFrame({"variant": [*table2.LOSS_ROWS, "cosine schedule"],
                           "validation_accuracy_mean": [0.80, 0.86, 0.70, 0.85, 0.99],
                           "accuracy_mean": [0.90, 0.10, 0.10, 0.10, 0.10]})
-    assert ablation.selected_losses(table) == "w/o adversarial"
+    assert table2.selected_losses(table) == "w/o adversarial"
     with pytest.raises(ValueError, match="none of the loss rows"):
-        ablation.selected_losses(table.tail(1))
-    assert ablation.profile_losses(get_profile("paper")) == ablation.FULL
-    assert ablation.profile_losses(get_profile("cpu", lambda_sym=0.0, lambda_adv=0.0)) == "w/o both"
-    assert ablation.profile_losses(get_profile("cpu", lambda_sym=0.5)) is None
+        table2.selected_losses(table.tail(1))
+    assert table2.profile_losses(get_profile("paper")) == table2.FULL
+    assert table2.profile_losses(get_profile("cpu", lambda_sym=0.0, lambda_adv=0.0)) == "w/o both"
+    assert table2.profile_losses(get_profile("cpu", lambda_sym=0.5)) is None
 
 
 def test_run_ablation_trains_each_variant_in_its_own_folder(tmp_path):
@@ -71,7 +71,7 @@ def test_run_ablation_trains_each_variant_in_its_own_folder(tmp_path):
     profile = get_profile("smoke", block_size=8, gen_epochs=1, gen_batch_size=8, seeds=(1, 2), ddim_steps=3,
                           ablation_validation_tasks=5)
     variants = ("w/o both", "MLP + FiLM denoiser")
-    scores, seconds = ablation.run_ablation(tmp_path / "art", profile, zoo, test, variants)
+    scores, seconds = table2.run_ablation(tmp_path / "art", profile, zoo, test, variants)
     assert set(scores.variant) == set(variants) and set(scores.seed) == {1, 2}
     seen, unseen = zoo.tasks.ids("seen"), zoo.tasks.ids("unseen")
     validation = scores[scores.split == "validation"]
@@ -80,8 +80,8 @@ def test_run_ablation_trains_each_variant_in_its_own_folder(tmp_path):
     folders = list((tmp_path / "art" / "generator" / "smoke").iterdir())
     assert len(folders) == 4 and len(seconds) == 4
     assert {json.loads((f / "generator.json").read_text())["validation_tasks"] for f in folders} == {5}
-    table = ablation.table2(scores, profile)
+    table = table2.table2(scores, profile)
     assert list(table.variant) == list(variants) and (table.validation_tasks == 5).all()
     assert {"settings", "accuracy_mean", "accuracy_std", "mse_mean", "validation_accuracy_mean"} <= set(table.columns)
-    metas = [generator_config(ablation.ablation_profile(profile, v), zoo, "prompt", 1) for v in variants]
+    metas = [generator_config(table2.ablation_profile(profile, v), zoo, "prompt", 1) for v in variants]
     assert metas[1].dit == "mlp-film" and metas[0].train["lambda_sym"] == 0.0

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 from sklearn.datasets import load_sample_image
 
-from t2wlib.backbones import imagenet_categories, load_backbone
+from t2wlib.encoders.backbones import imagenet_categories, load_backbone
 
 BUILDINGS = {"palace", "bell cote", "monastery", "church", "mosque", "stupa", "castle", "pagoda"}
 

@@ -7,9 +7,10 @@ import json
 import pytest
 import torch
 
-from t2wlib.backbones import load_backbone
-from t2wlib.cache import CacheCorruptionWarning, TensorCache, atomic_write
-from t2wlib.features import dataset_features
+from t2wlib.core.files import atomic_write
+from t2wlib.core.tensor_cache import CacheCorruptionWarning, TensorCache
+from t2wlib.data.features import dataset_features
+from t2wlib.encoders.backbones import load_backbone
 
 KEY = {"dataset": "toy", "split": "train"}
 
@@ -77,7 +78,7 @@ def test_features_are_computed_once_and_keyed_by_preprocessing(tmp_path, monkeyp
     def must_not_run(*a, **k):
         raise AssertionError("backbone ran although the features are cached")
 
-    monkeypatch.setattr("t2wlib.features.extract_features", must_not_run)
+    monkeypatch.setattr("t2wlib.data.features.extract_features", must_not_run)
     again = dataset_features("digits", "test", bb, cache, image_size=32, **kwargs)
     assert torch.equal(again.X, first.X) and torch.equal(again.index, first.index)
     with pytest.raises(AssertionError, match="cached"):
@@ -87,7 +88,7 @@ def test_features_are_computed_once_and_keyed_by_preprocessing(tmp_path, monkeyp
 def test_update_json_entry_keeps_the_other_entries(tmp_path):
     import json
 
-    from t2wlib.cache import update_json_entry
+    from t2wlib.core.files import update_json_entry
 
     path = tmp_path / "bench.json"
     update_json_entry(path, "emoji", {"heads_per_s": 1.0})

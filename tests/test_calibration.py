@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from t2wlib.calibration import expected_calibration_error, fit_temperature, nll
+from t2wlib.experiments.calibration import expected_calibration_error, fit_temperature, nll
 
 
 def _calibrated_at(temperature: float, n: int = 20_000, k: int = 5, seed: int = 0):

@@ -15,14 +15,16 @@ import pytest
 import torch
 from PIL import Image
 
-from t2wlib import cli
-from t2wlib.cache import CorruptArtifactError, load_sealed, save_sealed, write_json_checked
 from t2wlib.classifier import Classifier
-from t2wlib.features import FeatureSet
-from t2wlib.generator_training import train_generator
-from t2wlib.profiles import get_profile
-from t2wlib.text_encoders import load_text_encoder
-from t2wlib.zoo import build_zoo, load_zoo
+from t2wlib.core.files import CorruptArtifactError, write_json_checked
+from t2wlib.core.sealed import load_sealed, save_sealed
+from t2wlib.data.features import FeatureSet
+from t2wlib.encoders.text import load_text_encoder
+from t2wlib.generator.training import train_generator
+from t2wlib.pipeline import cli
+from t2wlib.pipeline.config import generator_config
+from t2wlib.pipeline.profiles import get_profile
+from t2wlib.zoo.model_zoo import build_zoo, load_zoo
 
 sys.path.insert(0, str(Path(__file__).parent))
 import zoo_job  # noqa: E402
@@ -48,7 +50,8 @@ def world(tmp_path_factory):
     build_zoo(root / "zoo", zoo_job.config(hidden=2), split(20), split(5), {"prompt": emb, "description": emb.clone()},
               {"dataset": "synthetic", "backbone": "efficientnet-lite0", "text_encoder": "minilm"}, progress=False)
     profile = get_profile("smoke", block_size=128, gen_epochs=1, gen_batch_size=8, dit="tiny")
-    train_generator(root / "gen", load_zoo(root / "zoo"), profile, seed=0, progress=False)
+    zoo = load_zoo(root / "zoo")
+    train_generator(root / "gen", zoo, generator_config(profile, zoo, "prompt", 0), progress=False)
     assert cli.main(["generate", "--generator", str(root / "gen"), "--classes", "sneaker,sandal,bag",
                      "--out", str(root / "clf.safetensors")]) == 0
     rng = np.random.default_rng(0)
@@ -183,7 +186,7 @@ def test_a_full_or_read_only_disk_is_one_line(world, tmp_path, capsys, monkeypat
         raise OSError(code, __import__("os").strerror(code))
 
     monkeypatch.setattr(safetensors.torch, "save_file", refuse)
-    monkeypatch.setattr("t2wlib.cache.save_file", refuse)
+    monkeypatch.setattr("t2wlib.core.sealed.save_file", refuse)
     assert cli.main(_generate(world / "gen", tmp_path / "o.safetensors", "--classes", "bag,coat")) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"t2w: error: cannot write {tmp_path / 'o.safetensors'}: {__import__('os').strerror(code)}"
@@ -218,7 +221,7 @@ def test_generating_outside_the_trained_k_range_warns(world, tmp_path, capsys):
 
 
 def test_nan_text_vectors_are_refused(world):
-    from t2wlib.generator import T2WGenerator
+    from t2wlib.generator.t2w import T2WGenerator
 
     gen = T2WGenerator.load(world / "gen")
     with pytest.raises(ValueError, match="NaN or inf"):
@@ -245,7 +248,7 @@ def test_run_only_unknown_leaves_no_run_folder(tmp_path, capsys):
 
 
 def test_missing_paper_data_is_reported_before_any_weights(tmp_path):
-    from t2wlib.data import DatasetNotFoundError, check_available
+    from t2wlib.data.datasets import DatasetNotFoundError, check_available
 
     with pytest.raises(DatasetNotFoundError, match="CIFAR-100: missing"):
         check_available(get_profile("paper").datasets, tmp_path)

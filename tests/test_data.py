@@ -10,8 +10,8 @@ import urllib.error
 import numpy as np
 import pytest
 
-from t2wlib import data
-from t2wlib.data import DatasetNotFoundError, load_split
+from t2wlib.data import datasets
+from t2wlib.data.datasets import DatasetNotFoundError, load_split
 
 
 def test_fashion_mnist_from_debian_package():
@@ -23,7 +23,7 @@ def test_fashion_mnist_from_debian_package():
 
 
 def test_fashion_mnist_reads_idx_gz_from_root(fashion_root, monkeypatch):
-    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", fashion_root / "absent")
+    monkeypatch.setattr(datasets, "DEBIAN_FASHION_MNIST", fashion_root / "absent")
     split = load_split("fashion-mnist", "test", root=fashion_root)
     assert len(split) == 10 and split.labels.tolist() == list(range(10))
     with gzip.open(fashion_root / "t10k-images-idx3-ubyte.gz") as f:
@@ -37,7 +37,7 @@ def test_fashion_mnist_missing_without_network_says_how_to_install(tmp_path, mon
     def no_network(self):
         raise urllib.error.URLError("network is unreachable")
 
-    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp_path / "absent")
+    monkeypatch.setattr(datasets, "DEBIAN_FASHION_MNIST", tmp_path / "absent")
     monkeypatch.setattr(FashionMNIST, "download", no_network)
     with pytest.raises(DatasetNotFoundError, match="apt-get install dataset-fashion-mnist"):
         load_split("fashion-mnist", "train", root=tmp_path / "data")
@@ -51,7 +51,7 @@ def test_truncated_idx_file_is_rejected(tmp_path):
     with gzip.open(path, "wb") as f:
         f.write(bytes([0, 0, 8, 3]) + (5).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2 + b"\0" * 100)
     with pytest.raises(DatasetNotFoundError, match="truncated"):
-        data.read_idx(path)
+        datasets.read_idx(path)
 
 
 def test_digits_split_is_stratified_disjoint_and_fixed():
@@ -136,10 +136,10 @@ def test_missing_paper_dataset_names_the_expected_path(tmp_path):
 
 def test_balanced_indices_are_per_class_and_reproducible():
     labels = np.repeat(np.arange(3), [5, 2, 9])
-    idx = data.balanced_indices(labels, 4, seed=7)
+    idx = datasets.balanced_indices(labels, 4, seed=7)
     assert np.bincount(labels[idx]).tolist() == [4, 2, 4]
-    np.testing.assert_array_equal(idx, data.balanced_indices(labels, 4, seed=7))
-    assert len(data.balanced_indices(labels, None, 0)) == 16
+    np.testing.assert_array_equal(idx, datasets.balanced_indices(labels, 4, seed=7))
+    assert len(datasets.balanced_indices(labels, None, 0)) == 16
     with pytest.raises(ValueError, match="per_class"):
-        data.balanced_indices(labels, 0, 0)
+        datasets.balanced_indices(labels, 0, 0)
 

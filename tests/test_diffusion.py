@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from t2wlib.diffusion import GaussianDiffusion, get_betas
+from t2wlib.generator.diffusion import GaussianDiffusion, get_betas
 
 
 @pytest.mark.parametrize("ours, theirs", [("linear", "linear"), ("cosine", "squaredcos_cap_v2")])

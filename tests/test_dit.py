@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from t2wlib.denoiser import guided, timestep_embedding
-from t2wlib.dit import DIT_SIZES, WeightDiT, build_denoiser
+from t2wlib.generator.denoiser import guided, timestep_embedding
+from t2wlib.generator.denoisers import build_denoiser
+from t2wlib.generator.dit import DIT_SIZES, WeightDiT
 
 
 @pytest.fixture()

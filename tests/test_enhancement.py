@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from t2wlib.enhancement import enhance, enhancement_scores
-from t2wlib.zoo import load_zoo
+from t2wlib.experiments.enhancement import enhance, enhancement_scores
+from t2wlib.zoo.model_zoo import load_zoo
 
 sys.path.insert(0, str(Path(__file__).parent))
 import train_job  # noqa: E402

@@ -11,13 +11,15 @@ import pandas as pd
 import pytest
 import torch
 
-from t2wlib import baselines, comparison, evaluate
-from t2wlib.generator_training import train_generator
-from t2wlib.head import head_logits, permute_hidden
-from t2wlib.profiles import get_profile
-from t2wlib.weight_tokenizer import WeightTokenizer
-from t2wlib.train import TrainConfig
-from t2wlib.zoo import load_zoo
+from t2wlib.experiments import figure3, novelty, scoring, table1
+from t2wlib.generator.tokenizer import WeightTokenizer
+from t2wlib.generator.trainer import TrainConfig
+from t2wlib.generator.training import train_generator
+from t2wlib.heads.adapter import head_logits, permute_hidden
+from t2wlib.methods import baselines, registry
+from t2wlib.pipeline.config import generator_config
+from t2wlib.pipeline.profiles import get_profile
+from t2wlib.zoo.model_zoo import load_zoo
 
 sys.path.insert(0, str(Path(__file__).parent))
 import zoo_job  # noqa: E402
@@ -34,7 +36,7 @@ def setup(tmp_path_factory):
 def test_trained_heads_reproduce_the_zoo_accuracies_exactly(setup):
     _, zoo, test = setup
     ids = list(range(len(zoo.tasks)))
-    scores = evaluate.head_scores(zoo, zoo.theta[ids], test, ids)
+    scores = scoring.head_scores(zoo, zoo.theta[ids], test, ids)
     assert torch.equal(torch.tensor(scores.accuracy.to_numpy()), zoo.test_accuracy[ids])
     assert (scores.mse == 0).all() and list(scores.k) == [len(c) for c in zoo.tasks.classes]
 
@@ -43,7 +45,7 @@ def test_accuracy_and_mse_match_a_direct_computation(setup):
     _, zoo, test = setup
     ids = zoo.tasks.ids("unseen")[:4]
     theta = zoo.theta[ids] + 0.05 * torch.randn(len(ids), zoo.spec.num_params, generator=torch.Generator().manual_seed(0))
-    scores = evaluate.head_scores(zoo, theta, test, ids)
+    scores = scoring.head_scores(zoo, theta, test, ids)
     emb = zoo.task_text["class_emb/prompt"]
     for row, th in zip(scores.itertuples(), theta):
         classes = torch.tensor(zoo.tasks.classes[row.task])
@@ -69,42 +71,42 @@ def test_novelty_of_a_copy_and_of_the_trained_heads(setup):
     ids = zoo.tasks.ids("unseen")[:5]
     seen = zoo.tasks.ids("seen")
     copy = zoo.theta[seen[:5]]  # a "generator" that returns seen heads
-    df = evaluate.novelty(zoo, copy, test, ids)
+    df = novelty.novelty(zoo, copy, test, ids)
     assert df.nn_cos_generated.to_numpy() == pytest.approx(1.0) and (df.agree_nearest == 1).all()
     # Scored against itself the trained head agrees fully; permuting hidden units changes nothing.
     g = torch.Generator().manual_seed(0)
     perm = torch.stack([torch.randperm(zoo.spec.hidden, generator=g) for _ in ids])
-    same = evaluate.novelty(zoo, permute_hidden(zoo.theta[ids], perm, zoo.spec), test, ids)
+    same = novelty.novelty(zoo, permute_hidden(zoo.theta[ids], perm, zoo.spec), test, ids)
     assert (same.agree_trained == 1).all()
     assert list(df.columns) == ["task", "nn_cos_generated", "nn_cos_trained", "agree_nearest", "agree_trained",
                                 "trained_agree_nearest"]
     # One reference, computed once, gives every method the numbers it would compute itself; it
     # refuses other tasks.
-    ref = evaluate.novelty_reference(zoo, test, ids)
-    pd.testing.assert_frame_equal(evaluate.novelty(zoo, copy, test, ids, ref), df)
+    ref = novelty.novelty_reference(zoo, test, ids)
+    pd.testing.assert_frame_equal(novelty.novelty(zoo, copy, test, ids, ref), df)
     with pytest.raises(ValueError, match="other tasks"):
-        evaluate.novelty(zoo, copy, test, ids[:4], ref)
+        novelty.novelty(zoo, copy, test, ids[:4], ref)
 
 
 def test_trajectory_accuracy_scores_the_first_every_strideth_and_the_last_step(setup):
     _, zoo, test = setup
     ids = zoo.tasks.ids("unseen")[:2]
     record = [(24 - s, zoo.theta[ids]) for s in range(25)]  # 25 steps, the trained heads at each
-    full = evaluate.trajectory_accuracy(record, zoo, test, ids)
-    strided = evaluate.trajectory_accuracy(record, zoo, test, ids, stride=10)
+    full = figure3.trajectory_accuracy(record, zoo, test, ids)
+    strided = figure3.trajectory_accuracy(record, zoo, test, ids, stride=10)
     assert sorted(set(full.step)) == list(range(1, 26)) and sorted(set(strided.step)) == [1, 10, 20, 25]
     merged = strided.merge(full, on=["step", "task"], suffixes=("", "_full"))
     assert len(merged) == len(strided) and (merged.accuracy == merged.accuracy_full).all()
     assert (merged.t == merged.t_full).all()
     with pytest.raises(ValueError, match="stride 0"):
-        evaluate.trajectory_accuracy(record, zoo, test, ids, stride=0)
+        figure3.trajectory_accuracy(record, zoo, test, ids, stride=0)
 
 
 def test_summarise_means_over_seeds_and_the_ceiling_fraction():
     rows = [{"dataset": "d", "method": m, "seed": s, "task": t, "accuracy": a, "mse": e}
             for m, base in (("Trained (ceiling)", 0.8), ("X", 0.4)) for s in (1, 2) for t in range(3)
             for a, e in [(base + 0.1 * (s - 1), 0.01 * s)]]
-    out = evaluate.summarise(pd.DataFrame(rows), ["dataset", "method"])
+    out = scoring.summarise(pd.DataFrame(rows), ["dataset", "method"])
     assert list(out.columns) == ["dataset", "method", "accuracy_mean", "accuracy_std", "mse_mean", "mse_std",
                                  "seeds", "tasks", "of_ceiling"]
     x = out.set_index("method").loc["X"]
@@ -148,12 +150,12 @@ def test_ridge_recovers_a_linear_map_and_shrinks_on_noise():
 def test_comparison_table_has_every_method_and_seed(setup):
     root, zoo, test = setup
     profile = get_profile("smoke", block_size=8, gen_epochs=1, gen_batch_size=8)
-    gens = {(v, s): train_generator(root / f"g-{v}-{s}", zoo, profile, v, s, progress=False)[0]
+    gens = {(v, s): train_generator(root / f"g-{v}-{s}", zoo, generator_config(profile, zoo, v, s), progress=False)[0]
             for v in ("prompt", "description") for s in (1, 2)}
     ids = zoo.tasks.ids("unseen")
-    heads = comparison.method_heads(zoo, ids, gens, {}, ddim_steps=3)
-    scores = comparison.score_methods(zoo, test, ids, heads, dataset="synthetic", split="unseen")
-    assert set(scores.method) == {"Trained (ceiling)", "Universal Model", comparison.STAGE1, "Retrieval-CLIP",
+    heads = table1.method_heads(zoo, ids, gens, {}, ddim_steps=3)
+    scores = table1.score_methods(zoo, test, ids, heads, dataset="synthetic", split="unseen")
+    assert set(scores.method) == {"Trained (ceiling)", "Universal Model", registry.STAGE1, "Retrieval-CLIP",
                                   "Retrieval-NL", "Ridge-CLIP", "Ridge-NL", "T2W-CLIP", "T2W-NL"}
     assert scores.groupby("method").seed.nunique().eq(2).all() and len(scores) == 9 * 2 * len(ids)
     # Seed-free methods are scored once and repeated under every seed; heads that differ by seed
@@ -164,19 +166,19 @@ def test_comparison_table_has_every_method_and_seed(setup):
     edited = dict(heads)
     edited["Ridge-CLIP", 2] = heads["Ridge-CLIP", 2] + 1.0
     with pytest.raises(ValueError, match="Ridge-CLIP is seed-free"):
-        comparison.score_methods(zoo, test, ids, edited)
-    table = evaluate.summarise(scores, ["dataset", "split", "method"])
+        table1.score_methods(zoo, test, ids, edited)
+    table = scoring.summarise(scores, ["dataset", "split", "method"])
     assert table.set_index("method").loc["Trained (ceiling)", "of_ceiling"] == 1.0
     # Novelty per method: a seed-free method's heads are scored once, and every method's row is the
     # mean of its per-seed novelty.
     keyed = {("synthetic", "unseen", method, seed): theta for (method, seed), theta in heads.items()}
     calls = []
-    real = comparison.novelty
+    real = novelty.novelty
     monkeypatch = pytest.MonkeyPatch()
-    monkeypatch.setattr(comparison, "novelty", lambda *a, **k: calls.append(1) or real(*a, **k))
-    table = comparison.novelty_by_method({"synthetic": zoo}, {"synthetic": test}, keyed, ("T2W-CLIP", "Ridge-CLIP"))
+    monkeypatch.setattr(novelty, "novelty", lambda *a, **k: calls.append(1) or real(*a, **k))
+    table = novelty.novelty_by_method({"synthetic": zoo}, {"synthetic": test}, keyed, ("T2W-CLIP", "Ridge-CLIP"))
     monkeypatch.undo()
     assert len(calls) == 3 and sorted(table.method) == ["Ridge-CLIP", "T2W-CLIP"]  # Ridge once, T2W per seed
-    per_seed = [evaluate.novelty(zoo, heads["T2W-CLIP", s], test, ids).drop(columns="task").mean() for s in (1, 2)]
+    per_seed = [novelty.novelty(zoo, heads["T2W-CLIP", s], test, ids).drop(columns="task").mean() for s in (1, 2)]
     row = table.set_index("method").loc["T2W-CLIP"]
     assert all(abs(row[c] - (per_seed[0][c] + per_seed[1][c]) / 2) < 1e-6 for c in per_seed[0].index)

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from t2wlib import fusion
-from t2wlib.head import HeadSpec, head_logits, permute_hidden
-from t2wlib.zoo import load_zoo
+from t2wlib.experiments import fusion
+from t2wlib.heads.adapter import HeadSpec, head_logits, permute_hidden
+from t2wlib.zoo.model_zoo import load_zoo
 
 sys.path.insert(0, str(Path(__file__).parent))
 import train_job  # noqa: E402

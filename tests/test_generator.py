@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from t2wlib.classifier import Classifier, check_classes
-from t2wlib.generator import T2WGenerator
-from t2wlib.generator_training import seen_split, train_generator
-from t2wlib.head import HeadSpec
-from t2wlib.profiles import get_profile
-from t2wlib.zoo import load_zoo
+from t2wlib.classifier import Classifier
+from t2wlib.data.class_names import check_classes
+from t2wlib.generator.t2w import T2WGenerator
+from t2wlib.generator.training import train_generator
+from t2wlib.heads.adapter import HeadSpec
+from t2wlib.pipeline.config import generator_config, seen_split
+from t2wlib.pipeline.profiles import get_profile
+from t2wlib.zoo.model_zoo import load_zoo
 
 sys.path.insert(0, str(Path(__file__).parent))
 import zoo_job  # noqa: E402
@@ -26,7 +28,7 @@ def trained(tmp_path_factory):
     zoo_job.build(root / "zoo")
     zoo = load_zoo(root / "zoo")
     profile = get_profile("smoke", block_size=8, gen_epochs=2, gen_batch_size=8)
-    gen, curves = train_generator(root / "generator", zoo, profile, seed=3, progress=False)
+    gen, curves = train_generator(root / "generator", zoo, generator_config(profile, zoo, "prompt", 3), progress=False)
     return root / "generator", gen, curves, zoo
 
 
@@ -47,8 +49,9 @@ def test_edited_or_mismatched_generator_files_are_rejected(trained, tmp_path):
     and the shapes the definition implies."""
     import shutil
 
-    from t2wlib.cache import CorruptArtifactError, load_sealed, save_sealed, write_json_checked
-    from t2wlib.generator import GeneratorConfig
+    from t2wlib.core.files import CorruptArtifactError, write_json_checked
+    from t2wlib.core.sealed import load_sealed, save_sealed
+    from t2wlib.generator.t2w import GeneratorConfig
 
     copy = tmp_path / "g"
     shutil.copytree(trained[0], copy)
@@ -74,7 +77,7 @@ def test_a_folder_of_another_generator_is_refused(trained):
     directory, _, _, zoo = trained
     other = get_profile("smoke", block_size=8, gen_epochs=2, gen_batch_size=8, lambda_adv=0.0)
     with pytest.raises(ValueError, match="another definition"):
-        train_generator(directory, zoo, other, seed=3, progress=False)
+        train_generator(directory, zoo, generator_config(other, zoo, "prompt", 3), progress=False)
 
 
 def test_validation_tasks_are_held_out_of_training(trained, tmp_path):
@@ -83,7 +86,7 @@ def test_validation_tasks_are_held_out_of_training(trained, tmp_path):
     train, validation = seen_split(zoo, profile)
     assert train + validation == seen and len(validation) == 6
     assert seen_split(zoo, get_profile("smoke", gen_batch_size=8)) == (seen, [])
-    _, curves = train_generator(tmp_path / "g", zoo, profile, seed=3, progress=False)
+    _, curves = train_generator(tmp_path / "g", zoo, generator_config(profile, zoo, "prompt", 3), progress=False)
     assert len(curves) == len(train) // 8  # one epoch over the training tasks only
     for n in (-1, len(seen) - 7):
         with pytest.raises(ValueError, match=f"gen_validation_tasks = {n} must be in \\[0, {len(seen) - 8}\\]"):

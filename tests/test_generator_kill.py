@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from t2wlib.cache import FolderBusyError, FolderLock, load_sealed
-from t2wlib.train import KEEP_CHECKPOINTS, checkpoint_files
+from t2wlib.core.locks import FolderBusyError, FolderLock
+from t2wlib.core.sealed import load_sealed
+from t2wlib.generator.trainer import KEEP_CHECKPOINTS, checkpoint_files
 
 sys.path.insert(0, str(Path(__file__).parent))
 import generator_kill_job as job  # noqa: E402

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from t2wlib.backbones import load_backbone
-from t2wlib.gradcam import gradcam_maps, overlay
-from t2wlib.head import HeadSpec
+from t2wlib.encoders.backbones import load_backbone
+from t2wlib.experiments.gradcam import gradcam_maps, overlay
+from t2wlib.heads.adapter import HeadSpec
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def test_maps_have_the_image_size_and_range(backbone):
 
 
 def test_task_images_cycle_over_the_classes_and_display_inverts_preprocessing(backbone):
-    from t2wlib.gradcam import displayable, task_images
+    from t2wlib.experiments.gradcam import displayable, task_images
 
     labels = np.array([3, 1, 3, 1, 3, 0, 1])
     picks = task_images(labels, [1, 3], 4)

@@ -5,8 +5,18 @@ from __future__ import annotations
 import pytest
 import torch
 
-from t2wlib.head import (CLIPAdapter, HeadSpec, flatten, head_logits, permute_hidden, task_accuracy, task_loss,
-                         task_membership, task_predictions, unflatten)
+from t2wlib.heads.adapter import (
+    CLIPAdapter,
+    HeadSpec,
+    flatten,
+    head_logits,
+    permute_hidden,
+    task_accuracy,
+    task_loss,
+    task_membership,
+    task_predictions,
+    unflatten,
+)
 
 SPEC = HeadSpec(feature_dim=12, hidden=5, embed_dim=7)
 
@@ -95,7 +105,7 @@ def test_bad_spec():
 
 @pytest.mark.parametrize("dense_threshold", [0, 10**9], ids=["gather", "dense"])
 def test_rows_form_equals_explicit_per_head_batches(monkeypatch, dense_threshold):
-    import t2wlib.head as head
+    import t2wlib.heads.adapter as head
 
     monkeypatch.setattr(head, "DENSE_FIRST_LAYER", dense_threshold)
     theta = _theta(3, seed=6)

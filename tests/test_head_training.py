@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from t2wlib.head import CLIPAdapter, HeadSpec, task_accuracy
-from t2wlib.head_training import HeadTrainConfig, schedule, train_head_loop, train_heads
+from t2wlib.heads.adapter import CLIPAdapter, HeadSpec, task_accuracy
+from t2wlib.heads.training import HeadTrainConfig, schedule, train_head_loop, train_heads
 
 SPEC = HeadSpec(16, 3, 8)
 

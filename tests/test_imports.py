@@ -1,61 +1,114 @@
-"""The library's layering: no import cycle among t2wlib's modules, and the shipped text ->
-classifier path (classifier, generator loading and sampling) imports no training, zoo or data code."""
+"""The library's layering (docs/ARCHITECTURE.md §1): every import points down or sideways in one order
+of layers, there is no import cycle, and the shipped text -> classifier path imports no zoo,
+training, experiment or pipeline code, nor scipy.
+
+Every import counts: at the top of a module, inside a function (lazy) and under TYPE_CHECKING."""
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 LIB = Path(__file__).resolve().parent.parent / "t2wlib"
-TRAINING = {"train", "generator_training", "zoo", "zoo_export", "data", "features", "head_training", "subtasks",
-            "comparison", "ablation", "baselines", "evaluate", "runner"}
+
+# Lowest first. A module is placed by its longest matching prefix; it may import its own layer and
+# the layers below, never a layer above.
+LAYERS = [
+    ("core",),
+    ("encoders",),
+    ("data",),
+    ("heads",),
+    ("zoo",),
+    ("generator",),
+    ("methods", "classifier"),
+    ("pipeline.profiles", "pipeline.config"),
+    ("experiments",),
+    ("pipeline",),
+]
 
 
-def _is_type_checking(node: ast.If) -> bool:
-    return isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+def module_name(path: Path) -> str:
+    parts = path.relative_to(LIB).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(p): p for p in LIB.rglob("*.py") if p.name != "__init__.py"}
+PACKAGES = {module_name(p) for p in LIB.rglob("__init__.py")} - {""}
+
+
+def layer(module: str) -> int:
+    best, rank = -1, None
+    for i, prefixes in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best:
+                best, rank = len(prefix), i
+    if rank is None:
+        raise AssertionError(f"t2wlib.{module} is in no layer; add it to LAYERS")
+    return rank
+
+
+def _resolve(module: str, node: ast.ImportFrom) -> list[str]:
+    """The t2wlib modules an ImportFrom names (relative or absolute), without the t2wlib prefix."""
+    if node.level:
+        base = module.split(".")[:-node.level] if node.level <= module.count(".") + 1 else None
+        if base is None:
+            raise AssertionError(f"t2wlib.{module}: relative import beyond the package")
+        target = ".".join([*base, node.module] if node.module else base)
+    elif node.module and (node.module == "t2wlib" or node.module.startswith("t2wlib.")):
+        target = node.module.removeprefix("t2wlib").lstrip(".")
+    else:
+        return []
+    found = []
+    for alias in node.names:  # `from ..generator import t2w` names a module; `from .x import y` a symbol
+        sub = f"{target}.{alias.name}" if target else alias.name
+        found.append(sub if sub in MODULES else target)
+    return [m for m in found if m in MODULES or m in PACKAGES]
 
 
 def imports_of(module: str) -> set[str]:
-    """The t2wlib modules `module` imports anywhere (lazy imports in functions too), except under
-    `if TYPE_CHECKING:` (annotations only)."""
-    tree = ast.parse((LIB / f"{module}.py").read_text())
-    skip = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and _is_type_checking(node)
-            for n in ast.walk(node)}
+    """Every t2wlib module (or package) `module` imports, wherever the import statement is."""
+    tree = ast.parse(MODULES[module].read_text())
     found = set()
     for node in ast.walk(tree):
-        if id(node) in skip:
-            continue
         if isinstance(node, ast.ImportFrom):
-            if node.level == 1 and node.module:
-                found.add(node.module.split(".")[0])
-            elif node.level == 1:
-                found.update(a.name for a in node.names)
-            elif node.module and node.module.startswith("t2wlib."):
-                found.add(node.module.split(".")[1])
+            found.update(_resolve(module, node))
         elif isinstance(node, ast.Import):
-            found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("t2wlib."))
-    return found & {p.stem for p in LIB.glob("*.py")}
+            found.update(a.name.removeprefix("t2wlib.") for a in node.names if a.name.startswith("t2wlib."))
+    return found - {module}
 
 
-GRAPH = {p.stem: imports_of(p.stem) for p in LIB.glob("*.py") if p.stem != "__init__"}
+GRAPH = {m: imports_of(m) for m in MODULES}
 
 
 def closure(module: str) -> set[str]:
     seen, todo = set(), [module]
     while todo:
-        m = todo.pop()
-        for dep in GRAPH[m] - seen:
+        for dep in GRAPH.get(todo.pop(), set()) - seen:
             seen.add(dep)
             todo.append(dep)
     return seen
 
 
-def test_the_walk_sees_the_imports_it_should():
-    assert {"generator", "backbones", "head"} <= GRAPH["classifier"]  # top level
-    assert "backbones" in GRAPH["generator"]  # a lazy import inside a function
-    assert "zoo" not in GRAPH["generator_training"]  # only under TYPE_CHECKING
+def test_the_walk_sees_every_kind_of_import():
+    assert {"generator.t2w", "encoders.backbones", "heads.adapter"} <= GRAPH["classifier"]  # top level
+    assert "encoders.backbones" in GRAPH["pipeline.session"]  # lazy, inside a method
+    assert "zoo.model_zoo" in GRAPH["generator.training"]  # under TYPE_CHECKING only
+    assert "core.files" in GRAPH["core.sealed"]  # relative, same package
+
+
+def test_every_module_has_a_layer():
+    for module in MODULES:
+        layer(module)
+
+
+def test_every_import_points_down_or_sideways():
+    upward = {f"{m} (layer {layer(m)}) imports {dep} (layer {layer(dep)})"
+              for m, deps in GRAPH.items() for dep in deps if layer(dep) > layer(m)}
+    assert not upward, sorted(upward)
 
 
 def test_no_import_cycle():
@@ -63,6 +116,19 @@ def test_no_import_cycle():
     assert not cycles, {m: sorted(GRAPH[m]) for m in cycles}
 
 
-@pytest.mark.parametrize("shipped", ["classifier", "generator"])
-def test_the_shipped_path_imports_no_training_code(shipped):
-    assert not closure(shipped) & TRAINING, sorted(closure(shipped) & TRAINING)
+FORBIDDEN_ON_THE_SHIPPED_PATH = ("zoo", "heads.training", "generator.trainer", "generator.training", "experiments",
+                                 "pipeline", "methods", "data.features", "data.datasets")
+
+
+@pytest.mark.parametrize("shipped", ["classifier", "generator.t2w"])
+def test_the_shipped_path_imports_no_zoo_training_or_experiment_code(shipped):
+    bad = {m for m in closure(shipped) if any(m == f or m.startswith(f + ".") for f in FORBIDDEN_ON_THE_SHIPPED_PATH)}
+    assert not bad, sorted(bad)
+
+
+def test_the_shipped_path_loads_no_scipy_or_sklearn():
+    """Checked on the running interpreter: what importing the classifier actually loads."""
+    code = ("import sys, t2wlib.classifier, t2wlib.generator.t2w; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'scipy', 'sklearn'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]", out

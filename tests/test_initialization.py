@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from t2wlib import initialization as init
-from t2wlib.head import HeadSpec, task_accuracy, unflatten
-from t2wlib.head_training import HeadTrainConfig
-from t2wlib.zoo import load_zoo
+from t2wlib.experiments import initialization as init
+from t2wlib.heads.adapter import HeadSpec, task_accuracy, unflatten
+from t2wlib.heads.training import HeadTrainConfig
+from t2wlib.zoo.model_zoo import load_zoo
 
 sys.path.insert(0, str(Path(__file__).parent))
 import zoo_job  # noqa: E402

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from t2wlib.head import HeadSpec, head_logits, unflatten
-from t2wlib.landscape import directions, landscape_around, loss_grid
+from t2wlib.experiments.landscape import directions, landscape_around, loss_grid
+from t2wlib.heads.adapter import HeadSpec, head_logits, unflatten
 
 SPEC = HeadSpec(feature_dim=12, hidden=3, embed_dim=5)
 
@@ -39,8 +39,8 @@ def test_landscape_around_trains_grids_and_caches(tmp_path):
     import sys
     from pathlib import Path
 
-    from t2wlib.cache import TensorCache
-    from t2wlib.head_training import HeadTrainConfig
+    from t2wlib.core.tensor_cache import TensorCache
+    from t2wlib.heads.training import HeadTrainConfig
 
     sys.path.insert(0, str(Path(__file__).parent))
     import zoo_job

@@ -5,10 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from t2wlib.head import HeadSpec, head_logits
-from t2wlib.losses import (Discriminator, discriminator_loss, generator_adversarial_loss, permutation_augment,
-                           symmetry_loss)
-from t2wlib.weight_tokenizer import WeightTokenizer
+from t2wlib.generator.losses import (
+    Discriminator,
+    discriminator_loss,
+    generator_adversarial_loss,
+    permutation_augment,
+    symmetry_loss,
+)
+from t2wlib.generator.tokenizer import WeightTokenizer
+from t2wlib.heads.adapter import HeadSpec, head_logits
 
 SPEC = HeadSpec(12, 4, 7)
 

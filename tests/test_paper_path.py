@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from t2wlib.runtime import RANDOM_WEIGHTS_FOR_TESTS
+from t2wlib.core.runtime import RANDOM_WEIGHTS_FOR_TESTS
 
 CLASSES = ["apple", "aquarium_fish", "palm_tree", "otter"]
 OVERRIDES = ["datasets=cifar100", "image_size=64", "batch_size=16", "zoo_tasks=10", "zoo_k=2,3",
@@ -46,7 +46,7 @@ def cifar_colours(tmp_path_factory):
 
 @pytest.mark.pipeline
 def test_paper_profile_01_to_03_on_fixture_data(cifar_colours, tmp_path, monkeypatch, capsys):
-    from t2wlib import cli
+    from t2wlib.pipeline import cli
 
     monkeypatch.setenv(RANDOM_WEIGHTS_FOR_TESTS, "1")  # the kernels inherit it
     figures = tmp_path / "figures"

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
-from t2wlib.runner import REPO, pipeline_notebooks, run_pipeline
+from t2wlib.pipeline.runner import REPO, pipeline_notebooks, run_pipeline
 
 RUN = REPO / "runs" / "test-smoke"
 
@@ -111,14 +111,14 @@ def test_application_stage_outputs(smoke_run):
 
 @pytest.mark.pipeline
 def test_diffusion_vs_regression_outputs(smoke_run):
-    from t2wlib import regression_study
+    from t2wlib.experiments import diffusion_vs_regression
 
     figs = RUN / "figures"
     summary = pd.read_csv(figs / "diffusion_vs_regression.csv")
-    trained = [*regression_study.GENERATORS, *regression_study.HYPERNETS.values()]
-    methods = {(regression_study.ZOO_LABEL[z], m) for z, m in trained}
+    trained = [*diffusion_vs_regression.GENERATORS, *diffusion_vs_regression.HYPERNETS.values()]
+    methods = {(diffusion_vs_regression.ZOO_LABEL[z], m) for z, m in trained}
     assert methods <= set(zip(summary.zoo, summary.method))
-    assert set(summary.zoo) == set(regression_study.ZOO_LABEL.values()) and summary.accuracy.between(0, 1).all()
+    assert set(summary.zoo) == set(diffusion_vs_regression.ZOO_LABEL.values()) and summary.accuracy.between(0, 1).all()
     starts = pd.read_csv(figs / "solution_starts.csv")
     assert (starts.theta0_distance_aligned[1:] > 0).all()  # other solutions, not permutations of start 0's
     assert pd.read_csv(figs / "diffusion_vs_regression_answer.csv").answer[0].startswith("Unseen tasks: on the single")
@@ -131,11 +131,11 @@ def test_generate_and_predict_from_the_command_line(smoke_run, tmp_path):
     import subprocess
     import sys
 
-    from t2wlib.data import load_split
+    from t2wlib.data.datasets import load_split
 
     summary = pd.read_csv(RUN / "figures" / "train_summary.csv").set_index("dataset")
     gen = RUN / "artifacts" / "generator" / "smoke" / summary.loc["fashion-mnist", "generator"]
-    t2w = [sys.executable, "-m", "t2wlib.cli"]
+    t2w = [sys.executable, "-m", "t2wlib.pipeline.cli"]
     out = tmp_path / "head.safetensors"
     made = subprocess.run([*t2w, "generate", "--generator", str(gen), "--classes", "sneaker,sandal,bag",
                            "--out", str(out), "--steps", "5"], capture_output=True, text=True, timeout=300)
@@ -146,7 +146,7 @@ def test_generate_and_predict_from_the_command_line(smoke_run, tmp_path):
                               str(tmp_path / "same.safetensors"), "--steps", "5"], capture_output=True, text=True,
                              timeout=300)
     assert by_name.returncode == 0, by_name.stderr[-2000:]
-    from t2wlib.cache import load_sealed
+    from t2wlib.core.sealed import load_sealed
 
     (same, same_meta), (first, first_meta) = (load_sealed(p, "classifier") for p in (tmp_path / "same.safetensors", out))
     assert same_meta == first_meta and all(torch.equal(same[k], first[k]) for k in first)  # (header order may differ)
@@ -172,21 +172,24 @@ def test_results_page_and_provenance_name_each_notebook(smoke_run):
     assert {e["notebook"] for e in provenance.values()} == set(smoke_run)  # every output knows its notebook
     results = (figs / "RESULTS.md").read_text()
     headings = [line for line in results.splitlines() if line.startswith("## ")]
-    assert [h.split()[1] for h in headings] == list(smoke_run)
+    assert [h.split()[1] for h in headings] == ["Time", *smoke_run]
     for table in figs.glob("*.md"):
         if table.name != "RESULTS.md":
             assert table.read_text().strip() in results, table.name  # each table inline, as generated
     for png in figs.glob("*.png"):
         assert f"]({png.name})" in results, png.name
-    # A run two at a time states its wall time, and each notebook's own time with their sum.
-    wall = json.loads((RUN / "timings.json").read_text())["wall_s"]
-    assert f"Pipeline time: **{wall:,.0f} s** wall, 2 notebooks at a time" in results
-    assert f"their sum {sum(smoke_run.values()):,.0f} s)" in results
+    # A run two at a time states its wall time, each notebook's own time with their sum, and the machine.
+    timings = json.loads((RUN / "timings.json").read_text())
+    lanes = f"2 notebooks at a time after the first two, {timings['threads']} thread(s) each"
+    assert f"| **wall** ({lanes}) | **{timings['wall_s']:,.0f}** |" in results
+    assert f"| sum | {sum(smoke_run.values()):,.0f} |" in results
+    assert all(f"| {name} | {value:,.0f} |" in results for name, value in smoke_run.items())
+    assert "Machine: " in results and " cores, torch " in results
 
 
 @pytest.mark.pipeline
 def test_set_overrides_reach_the_notebooks_and_their_provenance(smoke_run, tmp_path, capsys):
-    from t2wlib import cli
+    from t2wlib.pipeline import cli
 
     figures = tmp_path / "figures"
     code = cli.main(["run", "--profile", "smoke", "--only", "01", "--set", "zoo_tasks=60", "--quiet",
@@ -207,9 +210,10 @@ def test_run_on_a_users_folder_to_its_own_table1(tmp_path, colour_folder, capsys
     """`t2w run --data mine=FOLDER` on a folder written here: 01-03 end to end, the user's
     descriptions in the T2W-NL texts, calibrated classifiers from the user's generator."""
     from conftest import COLOUR_DESCRIPTIONS
-    from t2wlib import cli
+
     from t2wlib.classifier import Classifier
-    from t2wlib.zoo import load_zoo
+    from t2wlib.pipeline import cli
+    from t2wlib.zoo.model_zoo import load_zoo
 
     folder = colour_folder(tmp_path / "mine")
     art, figs = tmp_path / "artifacts", tmp_path / "figures"

@@ -7,8 +7,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from t2wlib import plotting
-from t2wlib.data import ImageSplit
+from t2wlib.data.datasets import ImageSplit
+from t2wlib.pipeline import plotting
 
 
 def _split(classes: int, per_class: int = 2) -> ImageSplit:

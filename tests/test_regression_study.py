@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from t2wlib import regression_study, solution_space
-from t2wlib.baselines import average_nearest_heads, noisy_heads
-from t2wlib.head import permute_hidden
-from t2wlib.head_training import train_heads
-from t2wlib.profiles import get_profile, solution_zoo_profile
-from t2wlib.zoo import load_zoo, zoo_config
+from t2wlib.experiments import diffusion_vs_regression, solution_space
+from t2wlib.heads.adapter import permute_hidden
+from t2wlib.heads.training import train_heads
+from t2wlib.methods.baselines import average_nearest_heads, noisy_heads
+from t2wlib.pipeline.config import zoo_config
+from t2wlib.pipeline.profiles import get_profile, solution_zoo_profile
+from t2wlib.zoo.model_zoo import load_zoo
 
 sys.path.insert(0, str(Path(__file__).parent))
 import zoo_job  # noqa: E402
@@ -69,7 +70,7 @@ def test_each_zoo_head_lies_in_the_basin_of_its_own_start(zoos):
 
 
 def head_spec():
-    from t2wlib.head import HeadSpec
+    from t2wlib.heads.adapter import HeadSpec
 
     train, _, emb = zoo_job.synthetic_data()
     return HeadSpec(train.X.shape[1], zoo_job.config().hidden, emb["prompt"].shape[1])
@@ -114,34 +115,36 @@ def study_profile():
 
 def test_memorisation_baselines_read_seen_heads_only(zoos):
     multi, _ = zoos
-    views = regression_study.views(multi)
+    views = diffusion_vs_regression.views(multi)
     unseen = [i for i, s in enumerate(multi.tasks.split) if s == "unseen"]
     spoiled = multi.theta.clone()
     spoiled[unseen] = float("nan")  # every row of an unseen task, of every start
     spoiled = multi.with_heads(spoiled, "spoiled")
-    both = {regression_study.SINGLE: spoiled.select(list(range(TASKS)), "single"), regression_study.MULTI: spoiled}
-    heads = regression_study.method_heads(both, {}, {}, study_profile())
-    trained = {key for key in heads if key[1] == regression_study.TRAINED}
+    both = {diffusion_vs_regression.SINGLE: spoiled.select(list(range(TASKS)), "single"), diffusion_vs_regression.MULTI: spoiled}
+    heads = diffusion_vs_regression.method_heads(both, {}, {}, study_profile())
+    trained = {key for key in heads if key[1] == diffusion_vs_regression.TRAINED}
     assert all(torch.isfinite(h).all() for key, h in heads.items() if key not in trained)
     assert all(torch.isnan(heads[key]).all() for key in trained)
-    assert views[regression_study.SINGLE].rows == tuple(range(TASKS))
+    assert views[diffusion_vs_regression.SINGLE].rows == tuple(range(TASKS))
 
 
 def test_the_study_runs_end_to_end(zoos, tmp_path):
     multi, _ = zoos
     _, test, _ = zoo_job.synthetic_data()
     profile = study_profile()
-    views = regression_study.views(multi)
-    gens, nets, seconds = regression_study.train_models(tmp_path, profile, views)
-    assert set(seconds) == {f"{regression_study.ZOO_LABEL[z]} / {m}" for z, m in regression_study.GENERATORS} | {
-        f"{regression_study.ZOO_LABEL[z]} / {m}" for z, m in regression_study.HYPERNETS.values()}
-    heads = regression_study.method_heads(views, gens, nets, profile)
-    assert set(regression_study.RIDGES.values()) <= set(heads)
-    per_sample, summary = regression_study.score(views, heads, test)
+    views = diffusion_vs_regression.views(multi)
+    gens, nets, seconds = diffusion_vs_regression.train_models(tmp_path, profile, views)
+    assert set(seconds) == {f"{diffusion_vs_regression.ZOO_LABEL[z]} / {m}" for z, m in diffusion_vs_regression.GENERATORS} | {
+        f"{diffusion_vs_regression.ZOO_LABEL[z]} / {m}" for z, m in diffusion_vs_regression.HYPERNETS.values()}
+    heads = diffusion_vs_regression.method_heads(views, gens, nets, profile)
+    ridges = {(zoo, m.name + suffix) for m in diffusion_vs_regression.closed_regressions()
+              for zoo, suffix in diffusion_vs_regression.REGRESSION_VIEWS.values()}
+    assert ridges and ridges <= set(heads)
+    per_sample, summary = diffusion_vs_regression.score(views, heads, test)
     rows = summary.set_index(["zoo", "method"])
-    assert rows.loc[("single-solution", "Trained heads"), "novelty"] == 1.0
-    assert rows.loc[("multi-solution", "Trained heads"), "basins_hit"] == STARTS  # one head from every start
-    assert rows.loc[("single-solution", "Trained heads"), "basins_hit"] == 1
+    assert rows.loc[("single-solution", diffusion_vs_regression.TRAINED), "novelty"] == 1.0
+    assert rows.loc[("multi-solution", diffusion_vs_regression.TRAINED), "basins_hit"] == STARTS  # one head from every start
+    assert rows.loc[("single-solution", diffusion_vs_regression.TRAINED), "basins_hit"] == 1
     assert rows.loc[("multi-solution", "T2W"), "samples"] == 3 and 0 <= rows.loc[("multi-solution", "T2W"), "pairwise_iou"] <= 1
     assert per_sample.accuracy.between(0, 1).all()
-    assert "on the single-solution zoo T2W" in regression_study.answer(summary)
+    assert "on the single-solution zoo T2W" in diffusion_vs_regression.answer(summary)

@@ -8,9 +8,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from t2wlib import cli
-from t2wlib.profiles import PROFILES, for_dataset, get_profile, heldout_zoo_profile
-from t2wlib.runner import PipelineError, pipeline_notebooks, run_pipeline
+from t2wlib.pipeline import cli
+from t2wlib.pipeline.profiles import PROFILES, for_dataset, get_profile, heldout_zoo_profile
+from t2wlib.pipeline.runner import PipelineError, pipeline_notebooks, run_pipeline
 
 
 def test_profiles():
@@ -76,7 +76,7 @@ def test_cli(capsys):
     ({"zoo_k": [3, 5], "prediction": "eps"}, {"zoo_k": (3, 5), "prediction": "eps"}),  # papermill's JSON values
 ])
 def test_overrides_are_typed_against_the_profile(given, expected):
-    from t2wlib.profiles import get_profile, typed_overrides
+    from t2wlib.pipeline.profiles import get_profile, typed_overrides
 
     typed = typed_overrides(given)
     assert typed == expected and all(type(typed[k]) is type(v) for k, v in expected.items())
@@ -92,14 +92,14 @@ def test_overrides_are_typed_against_the_profile(given, expected):
     (["ddim_steps=None"], "ddim_steps is int; 'None' is not one"),
 ])
 def test_bad_overrides_are_refused_naming_field_and_value(given, message):
-    from t2wlib.profiles import typed_overrides
+    from t2wlib.pipeline.profiles import typed_overrides
 
     with pytest.raises(ValueError, match=message):
         typed_overrides(given)
 
 
 def test_session_applies_overrides_and_records_them(tmp_path):
-    from t2wlib.session import Session
+    from t2wlib.pipeline.session import Session
 
     s = Session("smoke", tmp_path / "a", tmp_path / "f", "", {"zoo_tasks": 60}, "01_zoo")
     assert s.profile.zoo_tasks == 60 and s.seed == s.profile.seeds[0] and s.data_root == tmp_path / "a" / "data"
@@ -134,7 +134,7 @@ def test_source_notebooks_are_clean_and_set_up_in_three_lines(path):
 def test_a_partial_run_updates_the_timings_and_results_of_its_notebooks(tmp_path):
     nbs = tmp_path / "notebooks"
     nbs.mkdir()
-    writes = ("from t2wlib.plotting import FigureWriter\n"
+    writes = ("from t2wlib.pipeline.plotting import FigureWriter\n"
               "FigureWriter(FIGURES, PROFILE, [0], {'notebook': NOTEBOOK}).json({}, NOTEBOOK)")
     _notebook(nbs / "01_a.ipynb", writes)
     _notebook(nbs / "02_b.ipynb", writes)
@@ -158,7 +158,7 @@ def test_parallel_run_keeps_every_provenance_entry_and_stops_at_a_failure(tmp_pa
     failing notebook fails the run by name while the one beside it finishes."""
     nbs = tmp_path / "notebooks"
     nbs.mkdir()
-    writes = ("import torch\nfrom t2wlib.plotting import FigureWriter\n"
+    writes = ("import torch\nfrom t2wlib.pipeline.plotting import FigureWriter\n"
               "w = FigureWriter(FIGURES, PROFILE, [0], {'notebook': NOTEBOOK})\n"
               "for i in range(20):\n    w.json({'threads': torch.get_num_threads()}, f'{NOTEBOOK}_{i}')")
     for name in ("01_a", "02_b", "03_c", "04_d", "05_e"):
@@ -169,14 +169,14 @@ def test_parallel_run_keeps_every_provenance_entry_and_stops_at_a_failure(tmp_pa
     assert sorted(timings) == ["01_a", "02_b", "03_c", "04_d", "05_e"]
     provenance = json.loads((tmp_path / "f" / "provenance.json").read_text())
     assert len(provenance) == 100 and {e["notebook"] for e in provenance.values()} == set(timings)
-    from t2wlib.runner import cpu_count
+    from t2wlib.pipeline.runner import cpu_count
 
     lane = max(1, cpu_count() // 2)
     assert json.loads((tmp_path / "f" / "03_c_0.json").read_text())["threads"] == lane
     recorded = json.loads((tmp_path / "runs" / "timings.json").read_text())
     assert recorded["parallel"] == 2 and recorded["threads"] == lane and recorded["wall_s"] > 0
     results = (tmp_path / "f" / "RESULTS.md").read_text()
-    assert f"s** wall, 2 notebooks at a time after the first two, {lane} thread(s) each" in results
+    assert f"| **wall** (2 notebooks at a time after the first two, {lane} thread(s) each) |" in results
     assert not list((tmp_path / "f").glob("*.lock"))
 
     # In a fresh run folder (no last timings) the lanes take 03 and 04 first; 03 fails while 04 runs,

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from t2wlib.profiles import get_profile
-
+from t2wlib.pipeline.profiles import get_profile
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 sys.path.insert(0, str(SCRIPTS))  # the scripts import their shared `study` module
@@ -26,7 +25,7 @@ def _script(name: str):
 
 @pytest.mark.parametrize("budget", [{"gen_steps": 1000}, {"gen_steps": None, "gen_epochs": 40}])
 def test_scaling_points_vary_one_thing_each_at_the_profiles_step_budget(budget):
-    from t2wlib.generator_training import train_config
+    from t2wlib.pipeline.config import train_config
 
     profile = get_profile("cpu", **budget)  # 1,000 steps either way on 800 seen tasks
     points = _script("scaling_study").points(profile, 800)
@@ -62,7 +61,7 @@ def test_emoji_regime_reads_the_regime_on_seen_tasks(tmp_path, monkeypatch):
 def test_the_regime_criterion_is_one_rule_for_scalars_and_columns():
     import pandas as pd
 
-    from t2wlib.evaluate import in_paper_regime
+    from t2wlib.experiments.regime import in_paper_regime
 
     assert in_paper_regime(0.737, 0.124) and not in_paper_regime(0.8545, 0.05) and not in_paper_regime(0.7, 0.04)
     table = pd.DataFrame({"probe": [0.737, 0.8545, 0.5], "gap": [0.124, 0.05, 0.2]})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from t2wlib.subtasks import count_tasks, sample_tasks
+from t2wlib.data.subtasks import count_tasks, sample_tasks
 
 
 def test_tasks_are_distinct_sorted_and_in_range():

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from t2wlib import task_condition, wordnet
-from t2wlib.cache import TensorCache
-from t2wlib.text_encoders import embed_texts, load_text_encoder
+from t2wlib.core.tensor_cache import TensorCache
+from t2wlib.data import task_condition, wordnet
+from t2wlib.encoders.text import embed_texts, load_text_encoder
 
 
 @pytest.fixture(scope="module")

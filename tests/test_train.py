@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from t2wlib.head import task_accuracy
-from t2wlib.train import lr_factor
-from t2wlib.zoo import load_zoo
+from t2wlib.generator.trainer import lr_factor
+from t2wlib.heads.adapter import task_accuracy
+from t2wlib.zoo.model_zoo import load_zoo
 
 sys.path.insert(0, str(Path(__file__).parent))
 import train_job  # noqa: E402

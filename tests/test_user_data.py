@@ -9,19 +9,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import COLOUR_DESCRIPTIONS
 from PIL import Image
 from torch import nn
 
-from t2wlib import cli, data, task_condition, user_data, wordnet
-from t2wlib.backbones import Backbone
-from t2wlib.cache import TensorCache
-from t2wlib.data import DatasetNotFoundError, dataset_identity, load_split
-from t2wlib.user_data import register_user_dataset
-from t2wlib.features import dataset_features
-from t2wlib.profiles import data_overrides, for_dataset, get_profile
-from t2wlib.zoo import zoo_path
+from t2wlib.core.tensor_cache import TensorCache
+from t2wlib.data import datasets, task_condition, user_folders, wordnet
+from t2wlib.data.datasets import DatasetNotFoundError, dataset_identity, load_split
+from t2wlib.data.features import dataset_features
+from t2wlib.data.user_folders import register_user_dataset
+from t2wlib.encoders.backbones import Backbone
+from t2wlib.pipeline import cli
+from t2wlib.pipeline.config import zoo_path
+from t2wlib.pipeline.profiles import data_overrides, for_dataset, get_profile
 
-from conftest import COLOUR_DESCRIPTIONS
 
 @pytest.fixture(scope="module")
 def colours(tmp_path_factory, colour_folder) -> Path:
@@ -41,7 +42,7 @@ def test_a_user_name_equal_to_a_built_in_one_lives_in_its_own_namespace(colours,
 
 def test_layouts_one_folder_cifar_and_caltech(tmp_path, cifar_root, caltech_root, colour_folder):
     flat = colour_folder(tmp_path / "flat", train=4, test=1, split=False)
-    train, test = (load_split(register_user_dataset(f"flat={flat}"), s) for s in data.SPLITS)
+    train, test = (load_split(register_user_dataset(f"flat={flat}"), s) for s in datasets.SPLITS)
     assert len(train) + len(test) == 30 and not set(train.paths) & set(test.paths)
     assert np.bincount(test.labels).tolist() == [1] * 6  # 20 % per class, seeded
     cifar = load_split(register_user_dataset(f"mycifar={cifar_root / 'cifar-100-python'}"), "test")
@@ -77,9 +78,9 @@ def test_a_changed_image_misses_the_feature_cache_and_a_renamed_class_moves_the_
     assert len(calls) == 2 and not torch.equal(first.X, second.X)
     after = dataset_identity(name)
     assert after.digest != before.digest and zoo_path("a", profile, after) != zoo_path("a", profile, before)
-    for part in data.SPLITS:
+    for part in datasets.SPLITS:
         shutil.move(root / part / "black_cat", root / part / "black_dog")
-    (root / user_data.DESCRIPTIONS_FILE).write_text("".join(
+    (root / user_folders.DESCRIPTIONS_FILE).write_text("".join(
         f"{k.replace('black cat', 'black dog')}: {v}\n" for k, v in COLOUR_DESCRIPTIONS.items()))
     renamed = dataset_identity(name)
     assert "black dog" in load_split(name, "test").class_names
@@ -102,10 +103,10 @@ def test_descriptions_file_reaches_the_t2w_nl_texts(colours):
 def test_a_bad_descriptions_file_names_the_file(tmp_path, colours, lines, message):
     root = tmp_path / "d"
     shutil.copytree(colours, root)
-    (root / user_data.DESCRIPTIONS_FILE).write_text(lines)
+    (root / user_folders.DESCRIPTIONS_FILE).write_text(lines)
     with pytest.raises(ValueError, match=message) as err:
         load_split(register_user_dataset(f"baddesc{len(lines)}={root}"), "train")
-    assert str(root / user_data.DESCRIPTIONS_FILE) in str(err.value)
+    assert str(root / user_folders.DESCRIPTIONS_FILE) in str(err.value)
 
 
 def _one_line_error(argv, capsys) -> str:
@@ -127,12 +128,12 @@ def test_bad_folders_give_one_line_errors_naming_them(tmp_path, colours, capsys)
     (no_images / "notes.txt").write_text("nothing here")
     assert "holds no class folders" in _one_line_error(run + [f"n={no_images}"], capsys)
     single = tmp_path / "single"
-    for part in data.SPLITS:
+    for part in datasets.SPLITS:
         shutil.copytree(colours / part / "red_apple", single / part / "red_apple")
     assert "has 1 class(es) (red apple)" in _one_line_error(run + [f"s={single}"], capsys)
     broken = tmp_path / "broken"
     shutil.copytree(colours, broken)
-    (broken / user_data.DESCRIPTIONS_FILE).unlink()
+    (broken / user_folders.DESCRIPTIONS_FILE).unlink()
     bad = broken / "test" / "green_leaf" / "test_0.png"
     bad.write_bytes(b"not a png")
     assert f"unreadable image {bad}" in _one_line_error(run + [f"b={broken}"], capsys)

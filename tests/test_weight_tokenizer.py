@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from t2wlib.head import HeadSpec, head_logits, permute_hidden
-from t2wlib.weight_tokenizer import WeightTokenizer, block_layout
+from t2wlib.generator.tokenizer import WeightTokenizer, block_layout
+from t2wlib.heads.adapter import HeadSpec, head_logits, permute_hidden
 
 SPEC = HeadSpec(12, 3, 7)  # P = 36 + 3 + 21 + 7 = 67
 

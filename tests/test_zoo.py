@@ -14,10 +14,10 @@ import pytest
 import torch
 from safetensors.numpy import load_file as load_numpy
 
-from t2wlib.cache import CorruptArtifactError
-from t2wlib.head import task_accuracy
-from t2wlib.zoo import load_zoo
-from t2wlib.zoo_export import export_pairs
+from t2wlib.core.files import CorruptArtifactError
+from t2wlib.heads.adapter import task_accuracy
+from t2wlib.zoo.export import export_pairs
+from t2wlib.zoo.model_zoo import load_zoo
 
 sys.path.insert(0, str(Path(__file__).parent))
 import zoo_job  # noqa: E402
@@ -66,7 +66,7 @@ def test_tampered_shard_is_rejected_naming_the_file(reference, tmp_path):
     # Re-signing the sidecar does not help: the manifest holds the checksum too.
     meta_path = shard.with_suffix(".json")
     meta = json.loads(meta_path.read_text())
-    from t2wlib.cache import sha256_file
+    from t2wlib.core.files import sha256_file
 
     meta["sha256"] = sha256_file(shard)
     meta_path.write_text(json.dumps(meta))
@@ -134,8 +134,8 @@ def test_zoos_of_the_same_data_share_stage1_and_the_universal_model_through_the_
     """With a cache, a second zoo of the same data (here: a held-out-classes zoo) loads θ0* and the
     Universal Model instead of training them, and they equal the cacheless build's; other data or
     another seed trains anew."""
-    from t2wlib import zoo as zoo_module
-    from t2wlib.cache import TensorCache
+    from t2wlib.core.tensor_cache import TensorCache
+    from t2wlib.zoo import model_zoo as zoo_module
 
     train, test, emb = zoo_job.synthetic_data()
     cache = TensorCache(tmp_path / "cache")

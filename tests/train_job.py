@@ -12,10 +12,10 @@ from pathlib import Path
 
 import torch
 
-from t2wlib.diffusion import GaussianDiffusion, get_betas
-from t2wlib.dit import DIT_SIZES, WeightDiT
-from t2wlib.weight_tokenizer import WeightTokenizer
-from t2wlib.train import Trainer, TrainConfig
+from t2wlib.generator.diffusion import GaussianDiffusion, get_betas
+from t2wlib.generator.dit import DIT_SIZES, WeightDiT
+from t2wlib.generator.tokenizer import WeightTokenizer
+from t2wlib.generator.trainer import TrainConfig, Trainer
 
 sys.path.insert(0, str(Path(__file__).parent))
 import zoo_job  # noqa: E402
@@ -34,15 +34,16 @@ def setup(directory, zoo, steps_cfg: dict, seed: int = 0, prediction="eps"):
 
 def tiny_generator(directory, zoo, seed: int = 0, **overrides):
     """A generator trained for one epoch of a zoo's seen tasks (smoke profile, tiny DiT, blocks of 8)."""
-    from t2wlib.generator_training import train_generator
-    from t2wlib.profiles import get_profile
+    from t2wlib.generator.training import train_generator
+    from t2wlib.pipeline.config import generator_config
+    from t2wlib.pipeline.profiles import get_profile
 
     profile = get_profile("smoke", **{"block_size": 8, "gen_epochs": 1, "gen_batch_size": 8, **overrides})
-    return train_generator(directory, zoo, profile, seed=seed, progress=False)[0]
+    return train_generator(directory, zoo, generator_config(profile, zoo, "prompt", seed), progress=False)[0]
 
 
 if __name__ == "__main__":
-    from t2wlib.zoo import load_zoo
+    from t2wlib.zoo.model_zoo import load_zoo
 
     out = Path(sys.argv[1])
     if "RANK" in os.environ:

@@ -10,9 +10,9 @@ import sys
 
 import torch
 
-from t2wlib.features import FeatureSet
-from t2wlib.head_training import HeadTrainConfig
-from t2wlib.zoo import ZooConfig, build_zoo
+from t2wlib.data.features import FeatureSet
+from t2wlib.heads.training import HeadTrainConfig
+from t2wlib.zoo.model_zoo import ZooConfig, build_zoo
 
 CLASSES = [f"class {i}" for i in range(6)]
 

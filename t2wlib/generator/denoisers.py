@@ -1,0 +1,20 @@
+"""The denoisers by name, as `GeneratorConfig.dit` names them: a DiT size of `dit.DIT_SIZES`, or
+"mlp-film", the proposal's MLP with FiLM conditioning (`mlp_denoiser.py`). Both take the same
+inputs (block tokens x_t (B, N, s), time t (B,), text v_c (B, D)) and return (B, N, s)."""
+
+from __future__ import annotations
+
+from .denoiser import Denoiser
+from .dit import DIT_SIZES, WeightDiT
+from .mlp_denoiser import FiLMMLP
+
+MLP_FILM = "mlp-film"
+
+
+def build_denoiser(name: str, num_tokens: int, block_size: int, text_dim: int) -> Denoiser:
+    """A fresh denoiser by name, for `num_tokens` blocks of `block_size` weights and text of `text_dim`."""
+    if name == MLP_FILM:
+        return FiLMMLP(num_tokens, block_size, text_dim)
+    if name not in DIT_SIZES:
+        raise KeyError(f"unknown denoiser {name!r}; available: {', '.join([*DIT_SIZES, MLP_FILM])}")
+    return WeightDiT(num_tokens, block_size, text_dim, DIT_SIZES[name])

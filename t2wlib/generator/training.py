@@ -1,0 +1,65 @@
+"""Training a T2W generator from a zoo (paper §3.5, §4.1), given its definition (`GeneratorConfig`):
+the seen tasks it trains on, and the run itself, which fits the tokenizer, trains (or resumes) the
+denoiser with `trainer.Trainer` and exports the inference files that `t2w.T2WGenerator` loads. Apart
+from t2w.py, so that loading and sampling a generator (and the text -> classifier path) import no
+training code. `pipeline/config.py` resolves a profile into the definition.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from ..core.files import atomic_write_text, write_json_once
+from ..core.sealed import save_sealed
+from .denoisers import build_denoiser
+from .t2w import CURVES_FILE, EMA_FILE, GENERATOR_FILE, TOKENIZER_FILE, GeneratorConfig, T2WGenerator
+from .tokenizer import WeightTokenizer
+from .trainer import TrainConfig, Trainer
+
+if TYPE_CHECKING:  # annotations only
+    from ..zoo.model_zoo import Zoo
+
+
+def training_tasks(zoo: Zoo, validation_tasks: int, batch_size: int) -> tuple[list[int], list[int]]:
+    """The seen task ids a generator trains on, and the `validation_tasks` seen ids held out of its
+    training (the last ones: the task order is random already). Generator settings are chosen on the
+    held-out seen tasks, never on the unseen tasks that report results (04_ablation)."""
+    seen, n = zoo.tasks.ids("seen"), validation_tasks
+    if not 0 <= n <= len(seen) - batch_size:
+        raise ValueError(f"gen_validation_tasks = {n} must be in [0, {len(seen) - batch_size}]: the zoo has "
+                         f"{len(seen)} seen tasks and training needs gen_batch_size = {batch_size}")
+    return seen[:len(seen) - n], seen[len(seen) - n:]
+
+
+def train_generator(directory: str | Path, zoo: Zoo, cfg: GeneratorConfig, device: str = "cpu",
+                    progress: bool = True) -> tuple[T2WGenerator, list[dict]]:
+    """Fit the tokenizer on the zoo's seen tasks (less the validation tasks, `training_tasks`), train
+    (or resume) the denoiser on them, export the EMA weights and the loss curve, and return the
+    generator with its loss curves. Killed at any point, a rerun resumes to the same bits (trainer.py)."""
+    directory = Path(directory)
+    train = TrainConfig(**cfg.train)
+    seen = training_tasks(zoo, cfg.validation_tasks, train.batch_size)[0]
+    v_c = zoo.task_text[f"v_c/{cfg.text_variant}"][seen]  # (T, D)
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        write_json_once(directory / GENERATOR_FILE, cfg.to_json(), "generator definition")
+    except ValueError as err:
+        raise ValueError(f"{directory} holds a generator with another definition ({err}); use a new directory "
+                         "(pipeline.config.generator_path keys folders by definition)") from None
+    definition = {"definition": cfg.digest()}
+    tokenizer = WeightTokenizer.fit(zoo.theta[seen], zoo.spec, cfg.block_size, cfg.tokenizer)
+    save_sealed(directory / TOKENIZER_FILE, tokenizer.state_dict(), definition)
+    torch.manual_seed(cfg.seed)
+    model = build_denoiser(cfg.dit, tokenizer.num_tokens, cfg.block_size, cfg.text_dim)
+    model.fit_text_norm(v_c)
+    trainer = Trainer(model, cfg.diffusion(), tokenizer, tokenizer.encode(zoo.theta[seen]).float(), v_c, train,
+                      directory, device)
+    curves = trainer.fit(progress=progress)
+    if trainer.rank == 0:  # the inference files, from the final checkpoint's state
+        save_sealed(directory / EMA_FILE, trainer.ema.state_dict(), {**definition, "step": str(trainer.step)})
+        atomic_write_text(directory / CURVES_FILE, "".join(json.dumps(r) + "\n" for r in curves))
+    return T2WGenerator.load(directory, device), curves

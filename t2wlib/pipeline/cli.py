@@ -1,0 +1,239 @@
+"""The `t2w` command: `run` (the notebook pipeline), `generate` (text -> classifier file),
+`predict` (a classifier on image files), `info` (the registries).
+
+Every error a user can cause ends in one line on stderr, `t2w: error: <what>, <which file or
+value>, <what is allowed>`, and exit status 2; `t2w --debug ...` shows the traceback instead."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from .profiles import PROFILES
+
+
+class UsageError(ValueError):
+    """A bad command-line value."""
+
+
+def user_error_message(err: BaseException) -> str | None:
+    """The one-line message for an error the user can cause (bad input, unreadable or corrupted
+    files, a full or read-only disk), or None for a bug, which keeps its traceback."""
+    from safetensors import SafetensorError
+
+    from ..data.datasets import DatasetNotFoundError
+
+    if isinstance(err, KeyError) and err.args:  # KeyError's str() is the repr of its argument
+        return str(err.args[0])
+    if isinstance(err, OSError) and not isinstance(err, DatasetNotFoundError):
+        where = f", {err.filename}" if err.filename and str(err.filename) not in str(err.strerror) else ""
+        return f"{err.strerror or err}{where}" if err.strerror else str(err)
+    if isinstance(err, (ValueError, SafetensorError, DatasetNotFoundError)):
+        return str(err)
+    return None
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"t2w: warning: {message}", file=sys.stderr)
+
+
+def _run(args) -> int:
+    from .runner import PipelineError, run_pipeline
+
+    kwargs = {k: v for k, v in {"artifacts": args.artifacts, "figures": args.figures, "run_dir": args.run_dir}.items() if v}
+    start = time.perf_counter()
+    try:
+        timings = run_pipeline(args.profile, data_root=args.data_root, only=args.only, overrides=_overrides(args),
+                               log_output=not args.quiet, threads=args.threads, parallel=args.parallel,
+                               **kwargs)
+    except PipelineError as err:
+        print(f"[t2w] pipeline failed: {err}", file=sys.stderr)
+        return 1
+    print(f"[t2w] pipeline done in {time.perf_counter() - start:.0f} s wall ({args.parallel} at a time; "
+          f"{', '.join(f'{k} {v:.0f} s' for k, v in timings.items())})")
+    return 0
+
+
+def _overrides(args) -> dict:
+    """--set FIELD=VALUE ... and --data NAME=PATH ... as one dict of typed profile overrides."""
+    from .profiles import data_overrides, typed_overrides
+
+    return {**typed_overrides(args.set), **data_overrides(args.data)}
+
+
+def _threads(args) -> None:
+    if args.threads is not None:
+        if args.threads < 1:
+            raise UsageError(f"--threads {args.threads}: give a positive number of CPU threads")
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+
+def _read_classes(args) -> tuple[list[str], list[str] | None]:
+    """--classes "a,b,c", or --classes-file (classifier.read_classes_file)."""
+    from ..data.class_names import read_classes_file
+
+    return read_classes_file(args.classes_file) if args.classes_file else (args.classes.split(","), None)
+
+
+def _check_out(path: str) -> Path:
+    """The --out file: refused before any work when it is a directory or its parent is not one."""
+    out = Path(path)
+    if out.is_dir():
+        raise UsageError(f"--out {out} is a directory; give a file name, e.g. {out / 'head.safetensors'}")
+    parent = next((p for p in out.parents if p.exists()), Path("."))
+    if not parent.is_dir():
+        raise UsageError(f"--out {out}: {parent} is a file, not a directory")
+    return out
+
+
+def _pipeline_generator(args) -> Path:
+    """The generator folder `t2w run` trained for --dataset (02_train's: template prompts, the
+    profile's first seed), found from the profile, its --set/--data overrides and the zoo it came from."""
+    from .session import Session
+
+    session = Session(args.profile, args.artifacts, "", args.data_root, _overrides(args))
+    if args.dataset not in session.profile.datasets:
+        raise UsageError(f"--dataset {args.dataset!r} is not in profile {session.profile.name}; allowed: "
+                         f"{', '.join(session.profile.datasets)}")
+    directory = session.generator_dir(session.dataset(args.dataset).zoo, args.variant)
+    if not directory.exists():
+        raise UsageError(f"no generator at {directory}: run `t2w run --profile {session.profile.name}` first (02_train)")
+    return directory
+
+
+def _generate(args) -> int:
+    from ..classifier import text_to_classifier
+    from ..data.class_names import check_classes
+    from ..encoders.text import load_text_encoder
+    from ..generator.t2w import T2WGenerator
+
+    out = _check_out(args.out)
+    _threads(args)
+    if not math.isfinite(args.guidance):
+        raise UsageError(f"--guidance {args.guidance} is not a finite number; allowed: any finite value (1 = off)")
+    names, descs = _read_classes(args)
+    check_classes(names)  # before any model loads
+    generator = T2WGenerator.load(args.generator or _pipeline_generator(args))
+    encoder = load_text_encoder(generator.config.text_encoder)
+    clf = text_to_classifier(generator, encoder, names, descs, seed=args.seed, steps=args.steps, guidance=args.guidance)
+    path = clf.save(out)
+    calibrated = (f"probabilities calibrated with temperature {clf.temperature:.3g} (fitted on "
+                  f"{generator.calibration['fitted_on']})" if generator.calibration else
+                  "probabilities NOT calibrated: the generator has no calibration.json (02_train writes it)")
+    print(f"[t2w] classifier for {len(clf.class_names)} classes ({', '.join(clf.class_names)}) on backbone "
+          f"{clf.backbone} written to {path}; {calibrated}")
+    return 0
+
+
+def _predict(args) -> int:
+    from ..classifier import Classifier
+
+    _threads(args)
+    failed = 0
+    for r in Classifier.load(args.classifier).predict(args.images):
+        if "error" in r:
+            failed += 1
+            print(f"t2w: error: {r['error']}", file=sys.stderr)
+        else:
+            print(f"{r['path']}\t{r['label']}\t{r['probability']:.3f}")
+    if failed:
+        print(f"t2w: error: {failed} of {len(args.images)} images could not be read (scored the others)", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _info(args) -> int:
+    from ..data.datasets import DATASETS
+    from ..encoders.backbones import BACKBONES
+    from ..encoders.text import TEXT_ENCODERS
+
+    print("profiles:      ", ", ".join(PROFILES))
+    print("datasets:      ", ", ".join(DATASETS.names()))
+    print("backbones:     ", ", ".join(BACKBONES.names()))
+    print("text encoders: ", ", ".join(TEXT_ENCODERS.names()))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="t2w", description="Text2Weight compendium")
+    parser.add_argument("--debug", action="store_true", help="show Python tracebacks instead of one-line errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="execute notebooks/NN_*.ipynb in order with papermill")
+    run.add_argument("--profile", default="cpu", choices=list(PROFILES))
+    run.add_argument("--only", nargs="+", help="notebook numbers or names to run (default: all)")
+    run.add_argument("--artifacts", help="cache/artifact folder (default: ./artifacts)")
+    run.add_argument("--figures", help="figure folder (default: ./figures/<profile>)")
+    run.add_argument("--run-dir", help="folder for executed notebooks (default: <figures>/notebooks)")
+    run.add_argument("--data-root", default="", help="folder holding the datasets (paper profile)")
+    run.add_argument("--set", action="append", metavar="FIELD=VALUE", default=[],
+                     help="change a profile field for this run (repeatable), e.g. --set zoo_tasks=60; "
+                          "recorded in every output's provenance")
+    run.add_argument("--data", action="append", metavar="NAME=PATH", default=[],
+                     help="run on your own image folder instead of the profile's datasets (repeatable); it becomes "
+                          "dataset user-NAME. Layouts: PATH/train/<class>/*, PATH/test/<class>/*; or PATH/<class>/* "
+                          "(split 80/20 per class); or CIFAR-100's or Caltech-256's layout. An optional "
+                          "PATH/descriptions.txt ('class: description' per line) gives the T2W-NL texts")
+    run.add_argument("--quiet", action="store_true", help="do not echo notebook output")
+    run.add_argument("--threads", type=int, help="CPU threads per notebook kernel (default: torch's, the cores it "
+                     "sees, divided among --parallel kernels; on a shared or loaded machine fewer threads can be "
+                     "much faster)")
+    run.add_argument("--parallel", type=int, default=1, help="notebooks run at a time after 01 and 02, which every "
+                     "later one reads from (default 1; `make run` uses 2)")
+    run.set_defaults(func=_run)
+    gen = sub.add_parser("generate", help="generate a classifier for the given classes with a trained generator")
+    which = gen.add_mutually_exclusive_group(required=True)
+    which.add_argument("--generator", help="a generator folder "
+                       "(artifacts/generator/<profile>/<dataset>-<variant>-s<seed>-<digest>)")
+    which.add_argument("--dataset", help="the dataset whose pipeline generator to use (with --profile, --artifacts)")
+    gen.add_argument("--profile", default="cpu", choices=list(PROFILES), help="with --dataset: the run's profile")
+    gen.add_argument("--artifacts", default="artifacts", help="with --dataset: the run's artifact folder")
+    gen.add_argument("--set", action="append", metavar="FIELD=VALUE", default=[],
+                     help="with --dataset: the run's profile overrides")
+    gen.add_argument("--data", action="append", metavar="NAME=PATH", default=[],
+                     help="with --dataset user-NAME: the folder the run was given with --data")
+    gen.add_argument("--data-root", default="", help="with --dataset: the run's --data-root")
+    gen.add_argument("--variant", default="prompt", choices=["prompt", "description"],
+                     help="with --dataset: T2W-CLIP (prompt) or T2W-NL (description, trained by 03_evaluate)")
+    src = gen.add_mutually_exclusive_group(required=True)
+    src.add_argument("--classes", help='comma-separated class names, e.g. "sneaker,sandal,bag"')
+    src.add_argument("--classes-file", help='one class per line, optionally "name: description"')
+    gen.add_argument("--out", required=True, help="classifier file to write (.safetensors)")
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--steps", type=int, default=20, help="DDIM sampling steps")
+    gen.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale (1 = off)")
+    gen.add_argument("--threads", type=int, help="CPU threads (default: the cores torch sees)")
+    gen.set_defaults(func=_generate)
+    pred = sub.add_parser("predict", help="apply a generated classifier to image files")
+    pred.add_argument("--classifier", required=True)
+    pred.add_argument("images", nargs="+")
+    pred.add_argument("--threads", type=int, help="CPU threads (default: the cores torch sees)")
+    pred.set_defaults(func=_predict)
+    info = sub.add_parser("info", help="list profiles and registered datasets, backbones, text encoders")
+    info.set_defaults(func=_info)
+    args = parser.parse_args(argv)
+    if args.debug:
+        return args.func(args)
+    warnings.showwarning = _show_warning
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("t2w: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001 - the one place where every error becomes a message
+        message = user_error_message(err)
+        if message is None:
+            print(f"t2w: internal error: {type(err).__name__}: {err} (a bug: rerun with --debug for the traceback "
+                  "and report it)", file=sys.stderr)
+            return 1
+        print(f"t2w: error: {' '.join(message.split())}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,392 @@
+"""Profiles: named presets of every size knob (docs/ARCHITECTURE.md §5), passed to notebooks by papermill."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Every size knob of the pipeline; one instance per profile name."""
+
+    name: str
+    # Base datasets: the embedded ones on smoke/cpu, the paper's three on paper.
+    datasets: tuple[str, ...]
+    backbone: str
+    text_encoder: str
+    # Backbone input side in pixels. 112 on CPU: EfficientNet-Lite0 is several times faster there than
+    # at 224 (benchmarks/results/bench_features.json) and the embedded images are 48 px or smaller.
+    image_size: int
+    # Images per class kept per split (None = all). Sub-sampling is stratified and seeded by
+    # `data_seed`, independent of the experiment seeds, so every seed sees the same data.
+    train_per_class: int | None
+    test_per_class: int | None
+    # Experiment seeds; results are averaged over them (paper: 42, 34, 3407).
+    seeds: tuple[int, ...]
+    # Hidden width r of the CLIP adapter; None = the rule of `for_dataset`, which keeps the paper's
+    # classes per unit (16 units for 100-256 classes; 2 for a 10-class dataset; docs/ARCHITECTURE.md §3).
+    hidden: int | None = None
+    # A user's own datasets, "NAME=PATH" each (`t2w run --data`), registered as user-NAME (data/datasets.py).
+    user_data: tuple[str, ...] = ()
+    data_seed: int = 0
+    # Feature-extraction batch size; "auto" device picks CUDA when present.
+    batch_size: int = 64
+    device: str = "auto"
+    # Images shown per class in the 01_zoo sample grid.
+    grid_per_class: int = 4
+    # Model zoo (§4.1, App. B.3). Paper: 12,000 tasks, k ~ U{8, 32}, stage 1 one epoch, stage 2 32
+    # epochs; the Universal Model (§4.2) Adam 3e-4 for 200 epochs. A 10-class dataset has only
+    # 1,012 distinct tasks with 2 <= k <= 9, so the embedded profiles take k from 2 to 9. A dataset
+    # with fewer classes gets these clamped by `for_dataset`.
+    zoo_tasks: int = 12_000
+    zoo_k: tuple[int, int] = (8, 32)
+    # The paper's stage 1 is one epoch of CIFAR-100 (~390 Adam steps); one epoch of a small dataset
+    # is too few steps for θ0*, which every head inherits, so the embedded profiles take 10 epochs.
+    stage1_epochs: int = 1
+    stage2_epochs: int = 32
+    universal_epochs: int = 200
+    zoo_lr: float = 1e-3  # stage 1 and 2 (the paper does not give alpha_sub)
+    universal_lr: float = 3e-4
+    # Minibatch sizes (not given by the paper). The embedded zoos use 32 for 10 epochs (as many Adam
+    # steps as 128 for 32 epochs, at a third of the time); the Universal Model keeps 128, which
+    # scored it higher: a baseline must not be weakened by the zoo's budget.
+    zoo_batch_size: int = 128
+    universal_batch_size: int = 128
+    # Classes left out of every seen task (0 = off), for the held-out-classes evaluation.
+    zoo_held_out_classes: int = 0
+    zoo_shard_size: int = 128
+    # Stage-1 runs every task is fine-tuned from (1: the paper's zoo; > 1: a multi-solution zoo).
+    zoo_starts: int = 1
+    # Generator (§3, §4.1): Adam 4e-4, batch 32, 5-epoch warmup, clip 0.1, λ1 = 0.1 are TrainConfig's
+    # defaults (the paper's). The paper gives neither its epoch count nor λ2.
+    dit: str = "paper"
+    block_size: int = 32
+    tokenizer_mode: str = "minmax"
+    diffusion_steps: int = 1000
+    noise_schedule: str = "linear"
+    # eq. 9 predicts ε. The embedded zoos are tightly clustered (all heads fine-tuned from one θ0*),
+    # and ε-prediction amplifies its error by (1 - abar)/abar in x0, so the embedded profiles predict
+    # x0, as the authors' public code does.
+    prediction: str = "eps"
+    gen_epochs: int = 200
+    # Or a step budget (None: gen_epochs decides): the epochs then follow from the seen tasks a
+    # generator trains on (config.train_config), the same budget for every zoo size.
+    gen_steps: int | None = None
+    gen_batch_size: int = 32
+    lambda_sym: float = 0.1
+    lambda_adv: float = 0.01
+    # Samples per batch that L_sym is computed on (None = the whole batch; TrainConfig.sym_batch).
+    sym_batch: int | None = None
+    # App. A's alternative to L_sym: train on randomly permuted zoo heads (04_ablation).
+    gen_augment: bool = False
+    text_dropout: float = 0.0
+    # Seen tasks held out of the generator's training for choosing its settings (generator.seen_split).
+    gen_validation_tasks: int = 0
+    checkpoint_every: int = 500
+    # Sampling for routine generation (DDPM-1000 where the paper uses it); DDIM-20 against DDPM-1000
+    # in speed and accuracy: benchmarks/results/bench_generate.json.
+    ddim_steps: int = 20
+    # Evaluation (03_evaluate): seen tasks scored (the first N seen task ids; every unseen task is
+    # scored), tasks per dataset whose DDPM trajectory is recorded (Figure 3), and the classes left
+    # out of a second, separate zoo for the held-out-classes split (0 = skip it).
+    eval_seen_tasks: int = 200
+    trajectory_tasks: int = 10
+    heldout_split_classes: int = 0
+    # Tasks of that held-out-classes zoo (None = zoo_tasks): it needs only enough for a generator.
+    heldout_zoo_tasks: int | None = None
+    # Seeds its generator and hypernetwork train with (() = the profile's seeds).
+    heldout_seeds: tuple[int, ...] = ()
+    # Figure 3 scores the x0-estimate every this many sampling steps (and the last one).
+    trajectory_stride: int = 1
+    # Ablation (04_ablation, Table 2): the dataset ("" = the first), generator epochs (None =
+    # gen_epochs) and seeds (() = the profile's) every variant trains with.
+    # Every variant also leaves `ablation_validation_tasks` seen tasks out of its training and is
+    # scored on them: the validation column that the profiles' generator settings are chosen on.
+    ablation_dataset: str = ""
+    ablation_epochs: int | None = None
+    ablation_steps: int | None = None  # with gen_steps: the variants' step budget (None = gen_steps)
+    ablation_seeds: tuple[int, ...] = ()
+    ablation_validation_tasks: int = 100
+    # Fusion (05_fusion, Table 3): classes per task (paper: two disjoint 8-class tasks; for_dataset
+    # halves it where the union would leave the zoo's k range, e.g. two of 4 on 10 classes) and pairs.
+    fusion_k: int = 8
+    fusion_pairs: int = 20
+    # Initialisation (06_initialization, Table 4): unseen tasks per dataset trained from each init
+    # (paper: 50 epochs, Adam 3e-4, cosine), few-shot sizes K (examples per class), and Reptile's
+    # meta-iterations and tasks per iteration (one inner epoch each, the zoo's stage-2 optimiser).
+    init_tasks: int = 20
+    init_epochs: int = 50
+    init_lr: float = 3e-4
+    init_shots: tuple[int, ...] = (10, 100)
+    reptile_iterations: int = 50
+    reptile_meta_batch: int = 16
+    # Loss landscape (08_loss_landscape, Figure 5): grid points per axis over α, β in [-4, 4].
+    landscape_grid: int = 50
+    # Enhancement (07_enhancement, Figure 6): unseen tasks retrained to half their epochs, and the
+    # diffusion steps t (of N) they are noised to before T2W denoises them.
+    enhancement_tasks: int = 55
+    enhancement_t: tuple[int, ...] = (50, 100, 200, 400)
+    # Grad-CAM (09_gradcam, Figure 4): test images of one unseen task per dataset, and the denoising
+    # steps (fractions of N) whose x0-estimate heads are shown (paper: steps 900 ... 1000 of 1000).
+    gradcam_images: int = 4
+    gradcam_steps: tuple[float, ...] = (0.9, 0.925, 0.95, 0.975, 1.0)
+    # Diffusion against regression (10_diffusion_vs_regression), on the profile's first dataset: a
+    # zoo of `solution_tasks` tasks, each fine-tuned from `solution_starts` θ0*'s, whose start-0 rows
+    # are the single-solution zoo; every generator and hypernetwork there trains `solution_steps`
+    # steps (a step budget, so the larger multi-solution zoo gets no more); T2W and the noise baseline
+    # draw `solution_samples` heads per text; the noise baseline's σ are fractions of the seen heads'
+    # per-weight standard deviation, and the average baseline takes the nearest `solution_neighbours`.
+    solution_tasks: int = 1000
+    solution_starts: int = 4
+    solution_steps: int = 1000
+    solution_samples: int = 4
+    solution_noise: tuple[float, ...] = (0.1, 0.5)
+    solution_neighbours: int = 4
+
+
+PROFILES: dict[str, Profile] = {
+    # The whole pipeline, all notebooks, in <= 10 minutes on 2 CPU cores (CI).
+    "smoke": Profile(
+        name="smoke",
+        # emoji-tiny: the many-class dataset's 20-class version, so CI runs its code path.
+        datasets=("emoji-tiny", "fashion-mnist"),
+        backbone="efficientnet-lite0",
+        text_encoder="minilm",
+        image_size=64,
+        train_per_class=40,
+        test_per_class=20,
+        seeds=(42,),
+        grid_per_class=2,
+        zoo_tasks=120,
+        zoo_k=(2, 9),
+        stage1_epochs=10,
+        stage2_epochs=4,
+        universal_epochs=20,
+        zoo_batch_size=32,
+        zoo_shard_size=64,
+        dit="tiny",
+        block_size=128,
+        tokenizer_mode="standard",
+        prediction="x0",
+        gen_epochs=2,
+        # The held-out-classes zoo has ~25 seen tasks on smoke: batches of 16 fit it.
+        gen_batch_size=16,
+        ddim_steps=10,
+        eval_seen_tasks=40,
+        trajectory_tasks=3,
+        heldout_split_classes=2,
+        fusion_k=4,
+        fusion_pairs=3,
+        gradcam_images=2,
+        enhancement_tasks=6,
+        enhancement_t=(100, 400),
+        ablation_validation_tasks=16,
+        init_tasks=3,
+        init_epochs=3,
+        reptile_iterations=2,
+        reptile_meta_batch=4,
+        landscape_grid=11,
+        solution_tasks=30,
+        solution_steps=10,
+        solution_samples=3,
+    ),
+    # The embedded default at a size with meaningful numbers; its budget is 45 minutes on 2 CPU cores
+    # from empty (what it takes: figures/cpu/RESULTS.md).
+    "cpu": Profile(
+        name="cpu",
+        # emoji (300 rendered classes, the paper's regime: figures/cpu/emoji_regime.md) first;
+        # Fashion-MNIST (10 classes) shows the small-dataset end of the class-count rule.
+        datasets=("emoji", "fashion-mnist"),
+        backbone="efficientnet-lite0",
+        text_encoder="minilm",
+        image_size=112,
+        train_per_class=500,
+        test_per_class=200,
+        seeds=(42, 34, 3407),
+        # 4,000 tasks of 8-32 classes on emoji; Fashion-MNIST's 10 classes allow 1,012 tasks of 2-9
+        # (profiles.for_dataset).
+        zoo_tasks=4000,
+        zoo_k=(8, 32),
+        stage1_epochs=10,
+        stage2_epochs=10,
+        zoo_batch_size=32,
+        # Chosen on emoji's validation seen tasks (figures/cpu/generator_selection.md): the tiny DiT
+        # against cpu-small, blocks of 256 against 512, standardised against min-max tokens, x0 against
+        # ε-prediction, and guidance scales; where two tie, the cheaper one.
+        dit="tiny",
+        block_size=256,
+        tokenizer_mode="standard",
+        prediction="x0",
+        # L_diff alone, for the time budget: on emoji Table 2's validation column picks L_adv
+        # (figures/cpu/loss_selection.json), which trains more slowly (Table 2's train_s).
+        lambda_sym=0.0,
+        lambda_adv=0.0,
+        sym_batch=8,
+        # One step budget on any zoo (the epochs follow from its seen tasks: config.train_config), for
+        # the generators, the hypernetworks and Table 2's variants alike, for the pipeline's time budget.
+        gen_steps=600,
+        heldout_split_classes=2,
+        # The held-out-classes zoos are smaller, for the time budget; their models train the same steps
+        # on fewer seen tasks (figures/cpu/heldout.md gives the counts).
+        heldout_zoo_tasks=400,
+        heldout_seeds=(42,),
+        trajectory_stride=10,
+        ablation_seeds=(42,),
+        # The paper's two 8-class tasks; two of 4 on a 10-class dataset (for_dataset).
+        fusion_k=8,
+        init_tasks=12,
+        # 10_diffusion_vs_regression: solution_tasks x solution_starts heads.
+        solution_tasks=192,
+        solution_steps=400,
+    ),
+    # The paper's stack (CUDA + internet): §4.1 and App. B.
+    "paper": Profile(
+        name="paper",
+        datasets=("cifar100", "caltech256", "tinyimagenet"),
+        backbone="resnet18",
+        text_encoder="clip-vit-b-32",
+        image_size=224,
+        train_per_class=None,
+        test_per_class=None,
+        seeds=(42, 34, 3407),
+        batch_size=256,
+    ),
+}
+
+
+# for_dataset's rule for r: one hidden unit per this many classes, between 2 and 16 units.
+CLASSES_PER_UNIT = 6
+HIDDEN_RANGE = (2, 16)
+# for_dataset's rule for the smallest task: at most one class in this many of the dataset's.
+CLASSES_PER_MIN_K = 5
+# The held-out-classes zoo needs enough classes left for its seen tasks.
+MIN_CLASSES_HELDOUT = 8
+
+
+def for_dataset(profile: Profile, num_classes: int) -> Profile:
+    """The profile's settings for one dataset of `num_classes` classes, by one rule for every
+    dataset, built-in or a user's (fields the user set explicitly are kept when they fit):
+    - r (`hidden`, when None): round(C / CLASSES_PER_UNIT) within HIDDEN_RANGE: 2 for 10 classes,
+      16 for 100-256 (the paper's), so a universal head stays capacity-limited as in the paper;
+    - the k range: k_max clamped to C - 1 (a task is a strict subset of the classes), k_min to
+      C // CLASSES_PER_MIN_K (so a 10-class dataset keeps tasks of 2-9 where the paper's 100-class
+      ones take 8-32), and both to at least 2;
+    - tasks: at most the number of distinct tasks that k range allows;
+    - the held-out-classes zoo: off below MIN_CLASSES_HELDOUT classes;
+    - fusion: two disjoint tasks whose union still lies in the k range."""
+    from ..data.subtasks import count_tasks
+
+    if num_classes < 3:
+        raise ValueError(f"a dataset of {num_classes} class(es) has no sub-tasks; at least 3 classes are needed")
+    lo, hi = HIDDEN_RANGE
+    hidden = profile.hidden if profile.hidden is not None else min(hi, max(lo, round(num_classes / CLASSES_PER_UNIT)))
+    k_max = min(profile.zoo_k[1], num_classes - 1)
+    k_min = min(max(2, profile.zoo_k[0]), max(2, num_classes // CLASSES_PER_MIN_K), k_max)
+    tasks = min(profile.zoo_tasks, count_tasks(num_classes, k_min, k_max))
+    heldout = profile.heldout_split_classes if num_classes >= MIN_CLASSES_HELDOUT else 0
+    return dataclasses.replace(profile, hidden=hidden, zoo_k=(k_min, k_max), zoo_tasks=tasks,
+                               heldout_split_classes=heldout, fusion_k=max(1, min(profile.fusion_k, k_max // 2)))
+
+
+def data_overrides(entries: list[str]) -> dict:
+    """The profile overrides of `t2w run --data NAME=PATH ...`: the user's datasets replace the
+    profile's (data.register_user_dataset checks each entry)."""
+    from ..data.datasets import USER_PREFIX
+    from ..data.user_folders import parse_user_data
+
+    if not entries:
+        return {}
+    parsed = [parse_user_data(e) for e in entries]
+    names = [n for n, _ in parsed]
+    if len(set(names)) < len(names):
+        raise ValueError(f"--data names repeat: {names}")
+    return {"user_data": tuple(f"{n}={p}" for n, p in parsed), "datasets": tuple(USER_PREFIX + n for n in names)}
+
+
+def heldout_zoo_profile(profile: Profile) -> Profile:
+    """The profile of the held-out-classes zoo: `heldout_split_classes` classes never in a seen task,
+    and the models trained on it: `heldout_seeds`."""
+    if profile.heldout_split_classes <= 0:
+        raise ValueError(f"profile {profile.name!r} has heldout_split_classes = {profile.heldout_split_classes}: no held-out zoo")
+    tasks = profile.zoo_tasks if profile.heldout_zoo_tasks is None else min(profile.zoo_tasks, profile.heldout_zoo_tasks)
+    return dataclasses.replace(profile, zoo_held_out_classes=profile.heldout_split_classes, zoo_tasks=tasks,
+                               seeds=profile.heldout_seeds or profile.seeds)
+
+
+def solution_zoo_profile(profile: Profile) -> Profile:
+    """The profile of the multi-solution zoo (10_diffusion_vs_regression) and of the models trained
+    on it: `solution_tasks` tasks (at most the zoo's) from `solution_starts` θ0*'s, no held-out
+    classes, the `solution_steps` budget, and no validation tasks held out of training (nothing is
+    chosen there; with several rows per task they would share texts with training rows)."""
+    if profile.solution_starts < 2:
+        raise ValueError(f"solution_starts = {profile.solution_starts}: a multi-solution zoo needs at least 2 starts")
+    return dataclasses.replace(profile, zoo_tasks=min(profile.zoo_tasks, profile.solution_tasks),
+                               zoo_starts=profile.solution_starts, zoo_held_out_classes=0,
+                               gen_steps=profile.solution_steps,
+                               gen_validation_tasks=0)
+
+
+def get_profile(name: str, **overrides) -> Profile:
+    """The named profile, with optional field overrides; unknown names and fields raise."""
+    if name not in PROFILES:
+        raise KeyError(f"unknown profile {name!r}; available: {', '.join(PROFILES)}")
+    fields = {f.name for f in dataclasses.fields(Profile)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise TypeError(f"unknown profile field(s) {unknown}; fields: {', '.join(sorted(fields))}")
+    return dataclasses.replace(PROFILES[name], **overrides)
+
+
+def _coerce(field: str, value, annotation: str):
+    """`value` (a JSON value or a command-line string) as the type `annotation` names, or ValueError."""
+    def fail():
+        raise ValueError(f"profile field {field} is {annotation}; {value!r} is not one")
+
+    optional = annotation.endswith("| None")
+    base = annotation.removesuffix("| None").strip()
+    if value is None or (isinstance(value, str) and value.lower() == "none"):
+        return None if optional else fail()
+    if isinstance(value, str) and base != "str":
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            if not base.startswith("tuple"):
+                fail()
+            value = [v.strip() for v in value.split(",") if v.strip()]  # tuples also as "a,b,c"
+    if base.startswith("tuple"):
+        item = base[len("tuple["):-1].split(",")[0].strip()
+        if not isinstance(value, (list, tuple)):
+            value = [value]
+        return tuple(_coerce(field, v, item) for v in value)
+    if base == "bool":
+        return value if isinstance(value, bool) else fail()
+    if base == "int":
+        return value if isinstance(value, int) and not isinstance(value, bool) else fail()
+    if base == "float":
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else fail()
+    if base == "str":
+        return value if isinstance(value, str) else fail()
+    raise TypeError(f"profile field {field}: unsupported annotation {annotation}")
+
+
+def typed_overrides(overrides: dict | list[str] | None) -> dict:
+    """Profile overrides typed against the Profile fields: a dict (papermill's OVERRIDES, JSON
+    values) or `key=value` strings (`t2w run --set`). Unknown fields and ill-typed values raise a
+    ValueError naming the field, the value and what is allowed."""
+    if not overrides:
+        return {}
+    if isinstance(overrides, (list, tuple)):
+        pairs = {}
+        for item in overrides:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise ValueError(f"--set {item!r} is not key=value")
+            pairs[key.strip()] = value.strip()
+        overrides = pairs
+    annotations = {f.name: f.type for f in dataclasses.fields(Profile)}
+    unknown = sorted(set(overrides) - set(annotations) | ({"name"} & set(overrides)))
+    if unknown:
+        raise ValueError(f"unknown profile field(s) {unknown}; fields: {', '.join(sorted(set(annotations) - {'name'}))}")
+    return {k: _coerce(k, v, annotations[k]) for k, v in overrides.items()}

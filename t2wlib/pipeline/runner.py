@@ -1,0 +1,171 @@
+"""The pipeline runner: executes notebooks/NN_*.ipynb through papermill.
+
+01_zoo and 02_train run first, in order: every later notebook reads what they make (features,
+zoos, the first seed's generators) and writes only outputs of its own, so with `parallel` = N > 1
+the later ones run N at a time, each kernel with its share of the CPU threads, longest first (by
+the run folder's last timings). On 2 cores two one-thread kernels do more work than one two-thread
+kernel, as most of the pipeline's tensors are too small to keep two threads busy
+(benchmarks/bench_parallel.py).
+
+Each notebook gets the parameters PROFILE, ARTIFACTS, FIGURES, DATA_ROOT, OVERRIDES (profile fields
+to change, from `t2w run --set key=value`) and NOTEBOOK (its own name, for provenance); its executed
+copy, outputs and figures included, is written to the run folder (figures/<profile>/notebooks/ by
+default). The first failing cell stops the run with an error naming the notebook and the cell.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import re
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+
+import papermill
+from papermill.exceptions import PapermillExecutionError
+
+from ..core.files import atomic_write_text
+from ..data.datasets import check_available
+from ..data.user_folders import register_user_dataset
+from .profiles import get_profile, typed_overrides
+from .results import write_results
+
+REPO = Path(__file__).resolve().parents[2]  # t2wlib/pipeline/runner.py -> the repository
+NOTEBOOK_NAME = re.compile(r"^(\d\d)_[A-Za-z0-9_]+\.ipynb$")
+# Notebooks that run first and in order, before any other: the later ones read what they make.
+FIRST = ("01", "02")
+
+
+class PipelineError(RuntimeError):
+    """A notebook of the pipeline failed; the message names the notebook and cell."""
+
+
+def pipeline_notebooks(directory: Path = REPO / "notebooks", only: list[str] | None = None) -> list[Path]:
+    """The numbered notebooks NN_name.ipynb in order; `only` keeps those whose number or name is listed."""
+    found = sorted(p for p in Path(directory).iterdir() if NOTEBOOK_NAME.match(p.name))
+    if only:
+        keep = [p for p in found if p.name[:2] in only or p.stem in only]
+        unknown = set(only) - {p.name[:2] for p in keep} - {p.stem for p in keep}
+        if unknown:
+            raise ValueError(f"no notebook matches {sorted(unknown)}; available: {[p.stem for p in found]}")
+        found = keep
+    if not found:
+        raise ValueError(f"no NN_*.ipynb notebooks in {directory}")
+    return found
+
+
+def _merged_timings(path: Path, profile: str, overrides: dict, timings: dict[str, float],
+                    notebooks_dir: Path) -> dict[str, float]:
+    """Seconds per notebook of the run folder: this run's, and those of notebooks that an earlier run
+    of the same profile and overrides made there and this one did not rerun (`--only`), in order."""
+    earlier = json.loads(path.read_text()) if path.exists() else {}
+    same = earlier.get("profile") == profile and earlier.get("overrides") == overrides
+    merged = {**(earlier.get("seconds", {}) if same else {}), **timings}
+    order = [p.stem for p in pipeline_notebooks(notebooks_dir)]
+    return {name: merged[name] for name in order if name in merged}
+
+
+def _execute(nb: Path, out: Path, parameters: dict, log_output: bool, threads: int | None) -> float:
+    """Run one notebook to `out` through papermill; its seconds, or PipelineError naming the cell.
+    Also the body of a worker process (`parallel` > 1), whose kernel inherits `threads`."""
+    if threads is not None:
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
+    print(f"[t2w] {nb.name} (profile {parameters['PROFILE']}) ...", flush=True)
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(str(nb), str(out), parameters=parameters, cwd=str(nb.parent), progress_bar=False,
+                                   log_output=log_output, kernel_name="python3", language="python")
+    except PapermillExecutionError as err:  # re-raised as a plain error: it crosses a process boundary
+        raise PipelineError(
+            f"{nb.name} failed in cell {err.cell_index} (execution count {err.exec_count}): "
+            f"{err.ename}: {err.evalue}\n  executed copy with the traceback: {out}"
+        ) from None
+    return round(time.perf_counter() - start, 1)
+
+
+def cpu_count() -> int:
+    """The CPU cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def run_pipeline(profile: str, *, notebooks_dir: Path = REPO / "notebooks", run_dir: Path | None = None,
+                 artifacts: Path = REPO / "artifacts", figures: Path | None = None, data_root: str = "",
+                 only: list[str] | None = None, overrides: dict | list[str] | None = None,
+                 log_output: bool = True, threads: int | None = None, parallel: int = 1) -> dict[str, float]:
+    """Execute the pipeline for `profile` with profile `overrides` (typed against the Profile
+    fields); returns seconds per notebook of this run. The executed notebooks go to `run_dir`
+    (default: figures/<profile>/notebooks, beside the figures they made) with timings.json, updated
+    after each notebook (a partial run, `only`, updates the entries of the notebooks it ran); once
+    every notebook has run there, the figures folder's RESULTS.md is assembled.
+    parallel: how many notebooks after FIRST run at a time; each kernel then gets `threads`, or
+    the cores divided among them. The first failing notebook stops the run: those not started are
+    skipped, those running finish."""
+    overrides = typed_overrides(overrides)
+    resolved = get_profile(profile, **overrides)  # fail on an unknown profile or field before starting any kernel
+    user = [register_user_dataset(entry) for entry in resolved.user_data]
+    check_available([d for d in resolved.datasets if d in user])  # a user's folders, checked before any kernel
+    if threads is not None and threads < 1:
+        raise ValueError(f"--threads {threads}: give a positive number of CPU threads")
+    if parallel < 1:
+        raise ValueError(f"--parallel {parallel}: give a positive number of notebooks to run at a time")
+    figures = Path(figures or REPO / "figures" / profile).resolve()
+    run_dir = Path(run_dir or figures / "notebooks").resolve()
+    params = {"PROFILE": profile, "ARTIFACTS": str(Path(artifacts).resolve()), "FIGURES": str(figures),
+              "DATA_ROOT": data_root, "OVERRIDES": json.loads(json.dumps(overrides))}
+    notebooks = pipeline_notebooks(notebooks_dir, only)  # a bad --only fails before any folder is made
+    run_dir.mkdir(parents=True, exist_ok=True)
+    timings_path = run_dir / "timings.json"
+    last = json.loads(timings_path.read_text()).get("seconds", {}) if timings_path.exists() else {}
+    if not only:  # a whole run starts its timings afresh
+        timings_path.unlink(missing_ok=True)
+    lane_threads = threads if threads is not None or parallel == 1 else max(1, cpu_count() // parallel)
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+
+    def finished(nb: Path, seconds: float) -> None:
+        timings[nb.stem] = seconds
+        print(f"[t2w] {nb.name} done in {seconds:.1f} s", flush=True)
+        # After every notebook, so that a killed run keeps the times of those it finished.
+        merged = _merged_timings(timings_path, profile, params["OVERRIDES"], {nb.stem: seconds}, notebooks_dir)
+        atomic_write_text(timings_path, json.dumps({
+            "profile": profile, "overrides": params["OVERRIDES"], "threads": lane_threads, "parallel": parallel,
+            # A whole run's wall time so far (a partial run's would not time the notebooks it merges in).
+            "wall_s": None if only else round(time.perf_counter() - started, 1), "seconds": merged}, indent=1))
+
+    def job(nb: Path) -> tuple:
+        return nb, run_dir / nb.name, {**params, "NOTEBOOK": nb.stem}, log_output
+
+    first = [nb for nb in notebooks if nb.name[:2] in FIRST]
+    rest = [nb for nb in notebooks if nb.name[:2] not in FIRST]
+    if parallel == 1 or len(rest) < 2:
+        first, rest = notebooks, []
+    for nb in first:
+        finished(nb, _execute(*job(nb), threads))
+    if rest:
+        # Longest first (by the last timings; a notebook never timed counts as longest).
+        rest.sort(key=lambda nb: -last.get(nb.stem, float("inf")))
+        waiting, running, failure = list(rest), {}, None
+        with ProcessPoolExecutor(min(parallel, len(rest)), mp_context=multiprocessing.get_context("spawn")) as pool:
+            while waiting or running:
+                # A notebook is handed over only when a lane is free, so after a failure none starts.
+                while waiting and failure is None and len(running) < parallel:
+                    nb = waiting.pop(0)
+                    running[pool.submit(_execute, *job(nb), lane_threads)] = nb
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    nb = running.pop(future)
+                    try:
+                        finished(nb, future.result())
+                    except PipelineError as err:
+                        print(f"[t2w] {err}", flush=True)
+                        failure = failure or err
+        if failure is not None:
+            raise failure
+    if timings_path.exists() and set(json.loads(timings_path.read_text())["seconds"]) == {
+            p.stem for p in pipeline_notebooks(notebooks_dir)}:
+        write_results(figures, run_dir)
+    return {nb.stem: timings[nb.stem] for nb in notebooks}  # in notebook order, whatever order they finished in
