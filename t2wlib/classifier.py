@@ -20,9 +20,10 @@ from PIL import Image
 
 from .core.sealed import load_sealed, save_sealed
 from .data.class_names import check_classes
+from .data.images import IMAGE_SIZES, open_rgb
 from .data.task_condition import descriptions as nl_descriptions
 from .data.task_condition import fuse_features, prompts
-from .encoders.backbones import BACKBONES, load_backbone
+from .encoders.backbones import BACKBONES, FEATURE_DIMS, load_backbone
 from .encoders.text import TextEncoder
 from .generator.t2w import T2WGenerator
 from .heads.adapter import CLIPAdapter, HeadSpec
@@ -32,12 +33,6 @@ FORMAT = "t2w-classifier/3"
 
 class OutsideTrainedRangeWarning(UserWarning):
     """A classifier was asked for more or fewer classes than the generator's tasks had."""
-
-
-
-
-
-
 
 
 @dataclass
@@ -57,9 +52,16 @@ class Classifier:
 
     def __post_init__(self):
         """A classifier that could not predict correctly is refused when made or loaded, not at predict."""
-        check_classes(self.class_names)
+        if check_classes(self.class_names) != self.class_names:
+            raise ValueError(f"class names {self.class_names!r} are not in their clean form (data/class_names.py)")
         if self.backbone not in BACKBONES.names():
             raise ValueError(f"unknown backbone {self.backbone!r}; allowed: {', '.join(BACKBONES.names())}")
+        if FEATURE_DIMS[self.backbone] != self.spec.feature_dim:
+            raise ValueError(f"backbone {self.backbone} gives {FEATURE_DIMS[self.backbone]} features but the head takes "
+                             f"{self.spec.feature_dim}")
+        low, high = IMAGE_SIZES
+        if not (isinstance(self.image_size, int) and low <= self.image_size <= high):
+            raise ValueError(f"image size {self.image_size!r} is out of range; allowed: {low} to {high} pixels")
         if tuple(self.theta.shape) != (self.spec.num_params,):
             raise ValueError(f"theta has shape {tuple(self.theta.shape)}; head {self.spec} needs ({self.spec.num_params},)")
         if tuple(self.class_emb.shape) != (len(self.class_names), self.spec.embed_dim):
@@ -128,16 +130,7 @@ class Classifier:
 def read_image(path: str | Path) -> Image.Image:
     """An RGB image, fully decoded; a missing, unreadable, truncated or non-image file is a ValueError
     naming it."""
-    path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"{path} is a directory, not an image file")
-    try:
-        with Image.open(path) as im:
-            return im.convert("RGB")  # decodes every pixel, so a truncated file fails here
-    except FileNotFoundError:
-        raise ValueError(f"image file not found: {path}") from None
-    except (OSError, SyntaxError, Image.DecompressionBombError) as err:  # UnidentifiedImageError is an OSError
-        raise ValueError(f"{path} is not a readable image ({err})") from None
+    return open_rgb(path)  # its errors are ValueErrors naming the file
 
 
 def text_to_classifier(generator: T2WGenerator, encoder: TextEncoder, classes: list[str],

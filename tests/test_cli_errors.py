@@ -163,6 +163,25 @@ ERROR_CASES = [
      r"cannot write /proc/t2w-head\.safetensors"),
     ("generator-folder-missing", lambda w, t: _generate(t / "nowhere", t / "o", "--classes", "a,b"),
      r"not a T2W generator folder"),
+    # hostile inputs (issue 25): names that are one class, control characters, re-sealed classifiers
+    ("bom-duplicate", lambda w, t: _generate(w / "gen", t / "o", "--classes", "\ufeffsneaker,sneaker,bag"),
+     r"duplicate class 'sneaker'"),
+    ("zero-width-duplicate", lambda w, t: _generate(w / "gen", t / "o", "--classes", "sneak\u200ber,sneaker,bag"),
+     r"duplicate class 'sneaker'"),
+    ("underscore-duplicate", lambda w, t: _generate(w / "gen", t / "o", "--classes", "maple_tree,Maple Tree,oak"),
+     r"duplicate class 'Maple Tree' \(also given as 'maple_tree'\)"),
+    ("classes-file-bom-duplicate", lambda w, t: _generate(w / "gen", t / "o", "--classes-file", str(
+        _classes_file(t, "\ufeffsneaker\nsneaker\nbag\n"))), r"duplicate class 'sneaker'"),
+    ("tab-in-name", lambda w, t: _generate(w / "gen", t / "o", "--classes", "snea\tker,bag,coat"),
+     r"class name 'snea\\tker' holds the control character U\+0009"),
+    ("escape-in-classes-file", lambda w, t: _generate(w / "gen", t / "o", "--classes-file", str(
+        _classes_file(t, "bag\n\x1b[31mcoat\nsneaker\n"))), r"holds the control character U\+001B"),
+    ("classifier-other-backbone", lambda w, t: _clf_with(w, t, lambda c: _resealed(c, backbone="resnet18")),
+     r"backbone resnet18 gives 512 features but the head takes 1280"),
+    ("classifier-image-size-1", lambda w, t: _clf_with(w, t, lambda c: _resealed(c, image_size="1")),
+     r"image size 1 is out of range; allowed: 16 to 1024 pixels"),
+    ("classifier-control-name", lambda w, t: _clf_with(w, t, lambda c: _resealed(c, class_names='["a\\nb", "c", "d"]')),
+     r"holds the control character U\+000A"),
 ]
 
 

@@ -136,7 +136,7 @@ def test_bad_folders_give_one_line_errors_naming_them(tmp_path, colours, capsys)
     (broken / user_folders.DESCRIPTIONS_FILE).unlink()
     bad = broken / "test" / "green_leaf" / "test_0.png"
     bad.write_bytes(b"not a png")
-    assert f"unreadable image {bad}" in _one_line_error(run + [f"b={broken}"], capsys)
+    assert f"{bad} is not a readable image" in _one_line_error(run + [f"b={broken}"], capsys)
     assert "is not a folder" in _one_line_error(run + [f"m={tmp_path / 'missing'}"], capsys)
     assert "lower-case" in _one_line_error(run + [f"Bad Name={colours}"], capsys)
     assert not (tmp_path / "f").exists()  # refused before any notebook ran

@@ -15,7 +15,10 @@ import json
 import os
 import tempfile
 from collections.abc import Callable
+from glob import escape as glob_escape
 from pathlib import Path
+
+from safetensors import SafetensorError
 
 from .locks import folder_lock
 
@@ -39,15 +42,39 @@ class WriteError(OSError):
 TEMP_GLOB = ".*.tmp"  # what atomic_write leaves behind when its process is killed mid-write
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_dead_temps(path: Path, suffix: str = ".tmp") -> list[Path]:
+    """Delete the temp files of `path` whose writer is dead (killed mid-write): a temp file's name
+    carries its writer's pid (`.<name>.<pid>.<anything><suffix>`), so a live writer's is never touched."""
+    removed = []
+    for tmp in Path(path).parent.glob(f".{glob_escape(Path(path).name)}.*{suffix}"):
+        pid = tmp.name[len(Path(path).name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call `write(tmp)` on a temp file beside `path`, fsync it, then rename it over `path`."""
+    """Call `write(tmp)` on a temp file beside `path`, fsync it, then rename it over `path`. The temp
+    files a killed writer of the same path left are removed first."""
     path = Path(path)
     if path.is_dir():
         raise WriteError(errno.EISDIR, f"cannot write {path}: it is a directory; give a file name")
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        remove_dead_temps(path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
         os.close(fd)
         write(Path(tmp))
         with open(tmp, "rb+") as f:  # durable before it becomes visible under its name
@@ -62,6 +89,9 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         if isinstance(err, WriteError):
             raise
         raise WriteError(err.errno, f"cannot write {path}: {err.strerror or err}") from err
+    except SafetensorError as err:  # safetensors reports a full disk as its own error, without the path
+        Path(tmp).unlink(missing_ok=True)
+        raise WriteError(errno.EIO, f"cannot write {path}: {err}") from err
     except BaseException:
         if tmp:
             Path(tmp).unlink(missing_ok=True)

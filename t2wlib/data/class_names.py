@@ -1,29 +1,53 @@
-"""Class names as a user gives them: what makes two names one class, the checks every list of
-names passes, and the classes file (`--classes-file`, a folder's class list)."""
+"""Class names as a user gives them, in one form wherever they come from (a folder's name, a
+classes file, `--classes`, descriptions.txt): Unicode compatibility form (NFKC), invisible characters
+dropped (a byte-order mark, zero-width spaces and joiners, soft hyphens), `_` read as a space, runs of
+spaces as one; control characters (newlines, tabs, terminal escapes) are refused, since a name is
+printed and written into tab-separated output. Two names are one class when they agree beyond case
+(`class_key`): "Maple_tree", "maple tree" and "MAPLE TREE" are one class, refused as a duplicate."""
 
 from __future__ import annotations
 
 import unicodedata
 from pathlib import Path
 
+# Characters that show as nothing, dropped from a name: BOM / zero-width no-break space, zero-width
+# space, non-joiner, joiner, word joiner, soft hyphen.
+INVISIBLE = dict.fromkeys(map(ord, "\ufeff\u200b\u200c\u200d\u2060\u00ad"))
+
+
+def clean_text(text: str, what: str) -> str:
+    """`text` in Unicode compatibility form, invisible characters dropped and spaces collapsed; a
+    control character is a ValueError naming it (`what` says whose text it is)."""
+    form = unicodedata.normalize("NFKC", text).translate(INVISIBLE)
+    bad = next((c for c in form if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co")), None)
+    if bad is not None:
+        raise ValueError(f"{what} {text!r} holds the control character U+{ord(bad):04X}; give printable text on "
+                         "one line")
+    return " ".join(form.split())
+
+
+def clean_name(name: str, what: str = "class name") -> str:
+    """`name` in the one form every class name takes (module docstring)."""
+    return " ".join(clean_text(name, what).replace("_", " ").split())
+
 
 def class_key(name: str) -> str:
-    """What makes two class names the same class: Unicode compatibility form, case-folded
-    ("Straße" and "STRASSE" are one class)."""
-    return unicodedata.normalize("NFKC", name).casefold()
+    """What makes two class names the same class: their clean form, case-folded ("Straße" and
+    "STRASSE", "Maple_tree" and "maple tree" are one class)."""
+    return clean_name(name).casefold()
 
 
-def check_classes(classes: list[str]) -> list[str]:
-    """Stripped class names; empty lists, empty names and duplicates are errors."""
-    names = [c.strip() for c in classes]
+def check_classes(classes: list[str], what: str = "class name") -> list[str]:
+    """Clean class names (`clean_name`); fewer than two, empty names and duplicates are errors."""
+    names = [clean_name(c, what) for c in classes]
     if len(names) < 2 or any(not n for n in names):
         raise ValueError(f"need at least two non-empty class names, got {classes!r}")
     seen = {}
-    for n in names:
+    for given, n in zip(classes, names):
         if class_key(n) in seen:
-            raise ValueError(f"duplicate class {n!r} (also given as {seen[class_key(n)]!r}); class names must differ "
-                             "beyond case and Unicode form")
-        seen[class_key(n)] = n
+            raise ValueError(f"duplicate class {given!r} (also given as {seen[class_key(n)]!r}); class names must "
+                             "differ beyond case, spaces, '_' and Unicode form")
+        seen[class_key(n)] = given
     return names
 
 
@@ -33,8 +57,10 @@ def read_classes_file(path: str | Path) -> tuple[list[str], list[str] | None]:
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"classes file {path} is a directory; give a text file with one class per line")
+    if path.exists() and not path.is_file():
+        raise ValueError(f"classes file {path} is not a regular file (a pipe or device); give a text file")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a leading byte-order mark is not part of the first name
     except UnicodeDecodeError as err:
         raise ValueError(f"classes file {path} is not UTF-8 text (byte {err.start}); save it as UTF-8") from None
     lines = [ln.strip() for ln in text.splitlines()]
@@ -45,9 +71,9 @@ def read_classes_file(path: str | Path) -> tuple[list[str], list[str] | None]:
         bare = [lines[i] for i, d in enumerate(with_desc) if not d][:3]
         raise ValueError(f"classes file {path} mixes 'name: description' lines with bare names (e.g. {bare}); "
                          "give a description on every line or on none")
-    names = [p[0].strip() for p in pairs]
+    names = [clean_name(p[0], f"class name in {path}") for p in pairs]
     if all(with_desc) and pairs:
-        descs = [p[1].strip() for p in pairs]
+        descs = [clean_text(p[1], f"description in {path}") for p in pairs]
         empty = [n for n, d in zip(names, descs) if not d]
         if empty:
             raise ValueError(f"classes file {path}: empty description for {empty[:3]}")

@@ -14,6 +14,7 @@ import io
 import os
 import pickle
 import urllib.error
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,9 +22,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
+from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from ..core.registry import Registry
+from .class_names import class_key, clean_name
+from .images import ImageReadError, open_rgb
 
 SPLITS = ("train", "test")
 # The namespace of a user's own datasets (data/user_folders.py): no built-in name starts with it.
@@ -62,10 +65,9 @@ class ImageSplit(torch.utils.data.Dataset):
         if self.array is not None:
             return Image.fromarray(self.array[i]).convert("RGB")
         try:
-            with Image.open(self.paths[i]) as im:
-                return im.convert("RGB")
-        except (OSError, ValueError) as err:  # PIL's UnidentifiedImageError is an OSError
-            raise DatasetNotFoundError(f"unreadable image {self.paths[i]} ({err})") from None
+            return open_rgb(self.paths[i])
+        except ImageReadError as err:
+            raise DatasetNotFoundError(str(err)) from None  # it names the file and the reason
 
     def uint8_batch(self, start: int, stop: int) -> torch.Tensor:
         """Images start..stop of an array dataset as a uint8 tensor (B, 3, H, W), grey replicated."""
@@ -113,6 +115,17 @@ def file_digest(path: str | os.PathLike) -> str:
     return _FILE_DIGESTS[key]
 
 
+def check_disjoint(train: ImageSplit, test: ImageSplit) -> None:
+    """DatasetNotFoundError naming the first test image whose bytes are a training image's."""
+    if train.paths is None or test.paths is None:
+        return
+    seen = {file_digest(p): p for p in train.paths}
+    for p in test.paths:
+        if file_digest(p) in seen:
+            raise DatasetNotFoundError(f"{train.dataset}: test image {p} has the same bytes as training image "
+                                       f"{seen[file_digest(p)]}; remove one, or the test scores memory")
+
+
 @dataclass(frozen=True)
 class DatasetIdentity:
     """What a dataset's zoo depends on: its class names, user descriptions and both splits' content."""
@@ -123,8 +136,11 @@ class DatasetIdentity:
 
 
 def dataset_identity(name: str, root: str | os.PathLike | None = None) -> DatasetIdentity:
-    """The identity of both splits of `name` (labels, class names, descriptions, image content)."""
+    """The identity of both splits of `name` (labels, class names, descriptions, image content).
+    A file dataset whose test split holds an image with the bytes of a training image is refused:
+    its test accuracy would measure memory."""
     splits = [load_split(name, split, root) for split in SPLITS]
+    check_disjoint(*splits)
     h = hashlib.sha256("\n".join(splits[0].class_names).encode())
     h.update(repr(splits[0].descriptions).encode())
     for s in splits:
@@ -167,20 +183,18 @@ def check_available(names: list[str], root: str | os.PathLike | None = None) -> 
     """Read both splits of every dataset in `names` (DatasetNotFoundError naming what is missing
     where): a run checks its data before it loads any model weights."""
     for name in names:
-        for split in SPLITS:
-            images = load_split(name, split, root)
-            if name.startswith(USER_PREFIX):  # a user's files are opened once up front
+        splits = [load_split(name, split, root) for split in SPLITS]
+        if name.startswith(USER_PREFIX):  # a user's files are opened once up front
+            for images in splits:
                 check_images(images)
+            check_disjoint(*splits)
 
 
 def check_images(split: ImageSplit) -> None:
-    """Open every image file of a split (DatasetNotFoundError naming the first unreadable one)."""
-    for path in split.paths or ():
-        try:
-            with Image.open(path) as im:
-                im.verify()
-        except (OSError, ValueError, SyntaxError) as err:
-            raise DatasetNotFoundError(f"unreadable image {path} ({err})") from None
+    """Decode every image file of a split as training will (DatasetNotFoundError naming the first
+    unreadable one: not an image, truncated, too large, not a regular file)."""
+    for i in range(len(split.paths or ())):
+        split.image(i)
 
 
 def _require_dir(path: Path, what: str) -> Path:
@@ -318,7 +332,8 @@ def _load_cifar_pickle(path: Path) -> dict:
 
 
 def _readable(name: str) -> str:
-    return name.replace("_", " ")
+    """A class folder's or label's name as a class name (`class_names.clean_name`: "_" as a space)."""
+    return clean_name(name, "class folder")
 
 
 @DATASETS.register("cifar100")
@@ -335,22 +350,63 @@ def _cifar100(split: str, root: Path | None) -> ImageSplit:
 
 # --- folder datasets ------------------------------------------------------------------------------
 
+def visible_dirs(folder: Path) -> list[str]:
+    """The names of `folder`'s subfolders (a link to a folder counts), hidden ones (".name", e.g.
+    .ipynb_checkpoints) left out, sorted."""
+    return sorted(e.name for e in os.scandir(folder) if not e.name.startswith(".") and e.is_dir())
+
+
+def _class_images(class_dir: Path) -> tuple[list[str], list[str]]:
+    """The image files below one class folder, sorted, and the links to folders found there: those are
+    not followed (a link to `.` or `..` would repeat images or take other classes' files). Hidden
+    files and folders are skipped."""
+    found, links = [], []
+    for root, dirs, names in os.walk(class_dir, followlinks=False):
+        links += [os.path.join(root, d) for d in dirs if os.path.islink(os.path.join(root, d))]
+        dirs[:] = [d for d in dirs if not d.startswith(".")]  # pruned in place: hidden folders are not walked
+        found.append((root, names))
+    files = [os.path.join(root, n) for root, names in sorted(found) for n in sorted(names)
+             if not n.startswith(".") and n.lower().endswith(IMG_EXTENSIONS)]
+    return files, links
+
+
 def _folder_samples(folder: Path, what: str, class_to_idx: dict[str, int] | None = None):
-    """(paths, labels, class folder names) of an ImageFolder-style tree."""
+    """(paths, labels, class folder names) of an ImageFolder-style tree. Class folders are the visible
+    subfolders; two whose names are one class (`class_names.class_key`: "Maple_tree", "maple tree")
+    are refused, and so is a file reached twice (through links), which could land in both splits.
+    Links to folders inside a class folder are not followed, with a warning."""
     _require_dir(folder, what)
     if class_to_idx is None:
-        try:
-            classes, class_to_idx = find_classes(str(folder))
-        except FileNotFoundError as err:
-            raise DatasetNotFoundError(f"{what}: no class folders in {folder} ({err})") from None
+        classes = visible_dirs(folder)
+        if not classes:
+            raise DatasetNotFoundError(f"{what}: no class folders in {folder}")
+        class_to_idx = {c: i for i, c in enumerate(classes)}
     else:
         classes = sorted(class_to_idx, key=class_to_idx.get)
-    samples = make_dataset(str(folder), class_to_idx, extensions=IMG_EXTENSIONS, allow_empty=True)
-    counts = np.bincount([y for _, y in samples], minlength=len(classes))
-    if (counts == 0).any():
-        empty = folder / classes[int(np.flatnonzero(counts == 0)[0])]
-        raise DatasetNotFoundError(f"{what}: no images in {empty} (image files end in {', '.join(IMG_EXTENSIONS)})")
-    return [p for p, _ in samples], np.array([y for _, y in samples], dtype=np.int64), classes
+    keys: dict[str, str] = {}
+    for c in classes:
+        key = class_key(c)
+        if key in keys:
+            raise DatasetNotFoundError(f"{what}: class folders {keys[key]!r} and {c!r} name one class "
+                                       f"({_readable(c)!r}); merge or rename them")
+        keys[key] = c
+    paths, labels, seen, skipped = [], [], {}, []
+    for c in classes:
+        files, links = _class_images(folder / c)
+        skipped += links
+        if not files:
+            raise DatasetNotFoundError(f"{what}: no images in {folder / c} (image files end in {', '.join(IMG_EXTENSIONS)})")
+        for f in files:
+            real = os.path.realpath(f)
+            if real in seen:
+                raise DatasetNotFoundError(f"{what}: {f} and {seen[real]} are the same file ({real}); an image may "
+                                           "appear once, or it could be trained and tested on")
+            seen[real] = f
+        paths += files
+        labels += [class_to_idx[c]] * len(files)
+    if skipped:
+        warnings.warn(f"{what}: {len(skipped)} link(s) to folders not followed, e.g. {skipped[0]}", stacklevel=2)
+    return paths, np.array(labels, dtype=np.int64), classes
 
 
 @DATASETS.register("caltech256")
@@ -358,7 +414,7 @@ def _caltech256(split: str, root: Path | None) -> ImageSplit:
     """`root/256_ObjectCategories/NNN.name/*.jpg`, the clutter class dropped; 80/20 split per class."""
     folder = (root or Path(".")) / "256_ObjectCategories"
     _require_dir(folder, "Caltech-256")
-    class_dirs = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.endswith(".clutter"))
+    class_dirs = [d for d in visible_dirs(folder) if not d.endswith(".clutter")]
     paths, labels, classes = _folder_samples(folder, "Caltech-256", {c: i for i, c in enumerate(class_dirs)})
     # "063.electric-guitar-101" -> "electric guitar"
     names = [c.split(".", 1)[-1].removesuffix("-101").replace("-", " ").replace("_", " ") for c in classes]
@@ -401,7 +457,7 @@ def _tinyimagenet(split: str, root: Path | None) -> ImageSplit:
 
 def _image_folder(name: str, base: Path, split: str) -> ImageSplit:
     paths, labels, classes = _folder_samples(base / split, f"image folder {name!r} ({split})")
-    train_classes = find_classes(str(base / "train"))[0] if split == "test" else classes
+    train_classes = visible_dirs(base / "train") if split == "test" else classes
     if classes != train_classes:
         raise DatasetNotFoundError(f"image folder {name!r}: test classes {classes} differ from train classes {train_classes}")
     return ImageSplit(name, split, [_readable(c) for c in classes], labels, paths=paths)

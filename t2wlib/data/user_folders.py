@@ -103,16 +103,16 @@ def read_descriptions(path: Path, class_names: list[str]) -> list[str] | None:
     folder's name or its readable form; `#` comments and blank lines ignored), or None without one."""
     if not path.exists():
         return None
-    from .class_names import read_classes_file
+    from .class_names import class_key, read_classes_file
 
     names, texts = read_classes_file(path)
     if texts is None:
         raise ValueError(f"{path}: every line must be 'class name: description'")
-    given = {n.replace("_", " "): t for n, t in zip(names, texts)}
-    unknown = sorted(set(given) - set(class_names))
-    missing = [c for c in class_names if c not in given]
+    given = {class_key(n): (n, t) for n, t in zip(names, texts)}
+    unknown = sorted(n for key, (n, _) in given.items() if key not in {class_key(c) for c in class_names})
+    missing = [c for c in class_names if class_key(c) not in given]
     if unknown or missing:
         raise ValueError(f"{path}: " + "; ".join(
             ([f"no class named {unknown}"] if unknown else []) + ([f"no description for {missing}"] if missing else []))
             + f"; the classes are: {', '.join(class_names)}")
-    return [given[c] for c in class_names]
+    return [given[class_key(c)][1] for c in class_names]

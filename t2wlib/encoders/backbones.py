@@ -62,6 +62,9 @@ class Backbone:
 
 
 BACKBONES: Registry[Callable[..., Backbone]] = Registry("backbone")
+# Each backbone's feature width F, known without building it: a classifier file is checked against it
+# on load (tests/test_backbones.py compares it with the built models).
+FEATURE_DIMS = {"efficientnet-lite0": 1280, "resnet18": 512}
 
 
 def load_backbone(name: str, pretrained: bool = True, device: str = "cpu") -> Backbone:

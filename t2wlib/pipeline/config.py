@@ -11,10 +11,13 @@ import dataclasses
 import os
 from pathlib import Path
 
+import numpy as np
+
 from ..core.files import key_digest
 from ..core.tensor_cache import TensorCache
-from ..data.datasets import DatasetIdentity
+from ..data.datasets import DatasetIdentity, ImageSplit
 from ..data.features import FeatureSet, dataset_features
+from ..data.subtasks import sample_tasks
 from ..encoders.backbones import Backbone
 from ..generator.t2w import GeneratorConfig
 from ..generator.trainer import TrainConfig
@@ -93,3 +96,31 @@ def generator_path(artifacts, profile, zoo: Zoo, variant: str, seed: int) -> Pat
     """Where the pipeline keeps a generator: keyed by everything that defines it."""
     cfg = generator_config(profile, zoo, variant, seed)
     return Path(artifacts) / "generator" / profile.name / f"{cfg.dataset}-{variant}-s{seed}-{cfg.digest()[:10]}"
+
+
+# A user's dataset needs, per class, this many training images (the zoo fits task heads on them) and
+# test images (each task is scored on them).
+MIN_TRAIN_PER_CLASS = 8
+MIN_TEST_PER_CLASS = 2
+
+
+def check_fits(profile: Profile, dataset: str, splits: dict[str, ImageSplit]) -> None:
+    """ValueError, in one line naming the dataset and what would do, when `profile` cannot run on
+    `dataset` (both splits loaded): too few images of a class, or too few seen tasks in its zoo for
+    the generator's batches. Checked before any kernel starts, not found out in a notebook."""
+    for split, least in (("train", MIN_TRAIN_PER_CLASS), ("test", MIN_TEST_PER_CLASS)):
+        counts = np.bincount(splits[split].labels, minlength=len(splits[split].class_names))
+        if counts.min() < least:
+            names = [splits[split].class_names[i] for i in np.flatnonzero(counts < least)[:3]]
+            raise ValueError(f"dataset {dataset}: class(es) {names} have {int(counts.min())} {split} image(s); every "
+                             f"class needs at least {MIN_TRAIN_PER_CLASS} train and {MIN_TEST_PER_CLASS} test images")
+    resolved = for_dataset(profile, len(splits["train"].class_names))
+    cfg = zoo_config(resolved)
+    tasks = sample_tasks(len(splits["train"].class_names), cfg.num_tasks, cfg.k_range, cfg.seed, cfg.unseen_fraction)
+    seen, needed = len(tasks.ids("seen")), resolved.gen_batch_size + resolved.gen_validation_tasks
+    if seen < needed:
+        raise ValueError(f"dataset {dataset}: its {len(splits['train'].class_names)} classes give {len(tasks)} distinct "
+                         f"tasks ({seen} seen), but profile {profile.name} trains its generator on batches of "
+                         f"gen_batch_size = {resolved.gen_batch_size} seen tasks besides gen_validation_tasks = "
+                         f"{resolved.gen_validation_tasks}; give more classes, or --set gen_batch_size and "
+                         "gen_validation_tasks lower")

@@ -6,6 +6,8 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
+from .profile_checks import check_profile
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -336,7 +338,9 @@ def get_profile(name: str, **overrides) -> Profile:
     unknown = sorted(set(overrides) - fields)
     if unknown:
         raise TypeError(f"unknown profile field(s) {unknown}; fields: {', '.join(sorted(fields))}")
-    return dataclasses.replace(PROFILES[name], **overrides)
+    profile = dataclasses.replace(PROFILES[name], **overrides)
+    check_profile(profile)  # every field in its range, before any work
+    return profile
 
 
 def _coerce(field: str, value, annotation: str):
@@ -356,16 +360,19 @@ def _coerce(field: str, value, annotation: str):
                 fail()
             value = [v.strip() for v in value.split(",") if v.strip()]  # tuples also as "a,b,c"
     if base.startswith("tuple"):
-        item = base[len("tuple["):-1].split(",")[0].strip()
+        items = [t.strip() for t in base[len("tuple["):-1].split(",")]
         if not isinstance(value, (list, tuple)):
             value = [value]
-        return tuple(_coerce(field, v, item) for v in value)
+        if items[-1] != "..." and len(value) != len(items):  # a fixed-length tuple: zoo_k is (k_min, k_max)
+            raise ValueError(f"profile field {field} is {annotation}: {len(items)} values; {value!r} has {len(value)}")
+        return tuple(_coerce(field, v, items[0]) for v in value)
     if base == "bool":
         return value if isinstance(value, bool) else fail()
     if base == "int":
         return value if isinstance(value, int) and not isinstance(value, bool) else fail()
     if base == "float":
         return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else fail()
+    # (NaN and infinities parse as floats here; check_profile refuses them where a field needs a number.)
     if base == "str":
         return value if isinstance(value, str) else fail()
     raise TypeError(f"profile field {field}: unsupported annotation {annotation}")

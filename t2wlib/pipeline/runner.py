@@ -26,9 +26,10 @@ from pathlib import Path
 import papermill
 from papermill.exceptions import PapermillExecutionError
 
-from ..core.files import atomic_write_text
-from ..data.datasets import check_available
+from ..core.files import WriteError, atomic_write_text, remove_dead_temps
+from ..data.datasets import SPLITS, check_available, load_split
 from ..data.user_folders import register_user_dataset
+from .config import check_fits
 from .profiles import get_profile, typed_overrides
 from .results import write_results
 
@@ -36,6 +37,18 @@ REPO = Path(__file__).resolve().parents[2]  # t2wlib/pipeline/runner.py -> the r
 NOTEBOOK_NAME = re.compile(r"^(\d\d)_[A-Za-z0-9_]+\.ipynb$")
 # Notebooks that run first and in order, before any other: the later ones read what they make.
 FIRST = ("01", "02")
+
+
+# Errors a user's input causes inside a notebook (data, files, settings): the runner reports them in
+# one line, like the command line's own checks, instead of as a failed cell.
+USER_ERRORS = ("DatasetNotFoundError", "ImageReadError", "CorruptArtifactError", "WriteError", "FolderBusyError")
+
+
+NOTEBOOK_TEMP = ".tmp.ipynb"  # the suffix of an executed copy being written (papermill wants .ipynb)
+
+
+class PipelineInputError(ValueError):
+    """A notebook stopped on the user's input (one of USER_ERRORS); the message says which and why."""
 
 
 class PipelineError(RuntimeError):
@@ -74,14 +87,25 @@ def _execute(nb: Path, out: Path, parameters: dict, log_output: bool, threads: i
         os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
     print(f"[t2w] {nb.name} (profile {parameters['PROFILE']}) ...", flush=True)
     start = time.perf_counter()
+    # papermill writes the executed copy as it goes: to a temp name, renamed when the run ends (also a
+    # failed run, whose copy holds the traceback), so a full disk or a kill leaves no truncated copy.
+    remove_dead_temps(out, NOTEBOOK_TEMP)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}{NOTEBOOK_TEMP}")
     try:
-        papermill.execute_notebook(str(nb), str(out), parameters=parameters, cwd=str(nb.parent), progress_bar=False,
+        papermill.execute_notebook(str(nb), str(tmp), parameters=parameters, cwd=str(nb.parent), progress_bar=False,
                                    log_output=log_output, kernel_name="python3", language="python")
     except PapermillExecutionError as err:  # re-raised as a plain error: it crosses a process boundary
+        os.replace(tmp, out)
+        if err.ename in USER_ERRORS:
+            raise PipelineInputError(f"{err.evalue} ({nb.name}, cell {err.cell_index})") from None
         raise PipelineError(
             f"{nb.name} failed in cell {err.cell_index} (execution count {err.exec_count}): "
             f"{err.ename}: {err.evalue}\n  executed copy with the traceback: {out}"
         ) from None
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise WriteError(err.errno, f"cannot write the executed notebook {out}: {err.strerror or err}") from None
+    os.replace(tmp, out)
     return round(time.perf_counter() - start, 1)
 
 
@@ -105,7 +129,12 @@ def run_pipeline(profile: str, *, notebooks_dir: Path = REPO / "notebooks", run_
     overrides = typed_overrides(overrides)
     resolved = get_profile(profile, **overrides)  # fail on an unknown profile or field before starting any kernel
     user = [register_user_dataset(entry) for entry in resolved.user_data]
-    check_available([d for d in resolved.datasets if d in user])  # a user's folders, checked before any kernel
+    for name in [d for d in resolved.datasets if d in user]:  # a user's folders, checked before any kernel
+        check_available([name])
+        check_fits(resolved, name, {split: load_split(name, split) for split in SPLITS})
+    for flag, folder in (("--artifacts", artifacts), ("--figures", figures), ("--run-dir", run_dir)):
+        if folder is not None and Path(folder).exists() and not Path(folder).is_dir():
+            raise ValueError(f"{flag} {folder} is a file; give a folder (made if absent)")
     if threads is not None and threads < 1:
         raise ValueError(f"--threads {threads}: give a positive number of CPU threads")
     if parallel < 1:
@@ -160,7 +189,7 @@ def run_pipeline(profile: str, *, notebooks_dir: Path = REPO / "notebooks", run_
                     nb = running.pop(future)
                     try:
                         finished(nb, future.result())
-                    except PipelineError as err:
+                    except (PipelineError, PipelineInputError) as err:
                         print(f"[t2w] {err}", flush=True)
                         failure = failure or err
         if failure is not None:
