@@ -24,7 +24,7 @@ from study import study_session
 
 from t2wlib.experiments import table2
 from t2wlib.experiments.scoring import head_scores
-from t2wlib.generator.training import train_generator
+from t2wlib.generator.from_zoo import train_generator
 from t2wlib.pipeline.config import generator_config, generator_path, seen_split
 
 GUIDANCE_SCALES = (1.0, 1.5, 2.0, 3.0)

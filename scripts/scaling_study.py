@@ -22,7 +22,7 @@ import pandas as pd
 from study import study_session
 
 from t2wlib.experiments.scoring import head_scores
-from t2wlib.generator.training import train_generator
+from t2wlib.generator.from_zoo import train_generator
 from t2wlib.methods.baselines import hypernetwork_heads, train_hypernetwork
 from t2wlib.pipeline.config import generator_config, generator_path, seen_split, train_config
 

@@ -53,3 +53,11 @@ def test_resnet18_without_pretrained_weights_has_paper_shapes():
 def test_unknown_backbone():
     with pytest.raises(KeyError, match="unknown backbone 'vgg16'.*efficientnet-lite0"):
         load_backbone("vgg16")
+
+
+def test_feature_dims_known_without_building_match_the_built_backbones():
+    from t2wlib.encoders.backbones import BACKBONES, FEATURE_DIMS
+
+    assert set(FEATURE_DIMS) == set(BACKBONES.names())
+    for name in BACKBONES.names():
+        assert load_backbone(name, pretrained=False).feature_dim == FEATURE_DIMS[name], name

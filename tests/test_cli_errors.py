@@ -20,7 +20,7 @@ from t2wlib.core.files import CorruptArtifactError, write_json_checked
 from t2wlib.core.sealed import load_sealed, save_sealed
 from t2wlib.data.features import FeatureSet
 from t2wlib.encoders.text import load_text_encoder
-from t2wlib.generator.training import train_generator
+from t2wlib.generator.from_zoo import train_generator
 from t2wlib.pipeline import cli
 from t2wlib.pipeline.config import generator_config
 from t2wlib.pipeline.profiles import get_profile

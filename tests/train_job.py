@@ -34,7 +34,7 @@ def setup(directory, zoo, steps_cfg: dict, seed: int = 0, prediction="eps"):
 
 def tiny_generator(directory, zoo, seed: int = 0, **overrides):
     """A generator trained for one epoch of a zoo's seen tasks (smoke profile, tiny DiT, blocks of 8)."""
-    from t2wlib.generator.training import train_generator
+    from t2wlib.generator.from_zoo import train_generator
     from t2wlib.pipeline.config import generator_config
     from t2wlib.pipeline.profiles import get_profile
 

@@ -29,7 +29,7 @@ import pandas as pd
 import torch
 
 from ..generator.tokenizer import WeightTokenizer
-from ..generator.training import train_generator
+from ..generator.from_zoo import train_generator
 from ..heads.adapter import task_accuracy
 from ..methods.baselines import average_nearest_heads, hypernetwork_heads, noisy_heads, retrieve_heads, train_hypernetwork
 from ..methods import registry

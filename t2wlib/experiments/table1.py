@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from ..data.features import FeatureSet
 from ..generator.t2w import T2WGenerator
-from ..generator.training import train_generator
+from ..generator.from_zoo import train_generator
 from ..methods.baselines import HyperNetwork, hypernetwork_heads, train_hypernetwork
 from ..methods import registry
 from ..methods.registry import HYPERNETWORK, T2W, TRAINED, VARIANT_LABEL

@@ -22,7 +22,7 @@ import time
 import pandas as pd
 
 from ..data.features import FeatureSet
-from ..generator.training import train_generator
+from ..generator.from_zoo import train_generator
 from ..pipeline.config import generator_config, generator_path, seen_split
 from ..pipeline.profiles import Profile
 from ..zoo.model_zoo import Zoo

@@ -1,6 +1,6 @@
 """The T2W generator as one object: tokenizer + denoiser (EMA weights) + diffusion, defined by its
 `GeneratorConfig`, loaded from its folder with shape checks, and sampled: v_c (B, D) -> heads θ (B, P).
-Training it from a zoo is `training.py`'s; this module is what the text -> classifier path loads.
+Training it from a zoo is `from_zoo.py`'s; this module is what the text -> classifier path loads.
 
 A generator folder holds
     generator.json           the GeneratorConfig (checked JSON): head spec, tokenizer, DiT size,

@@ -21,7 +21,7 @@ from ..data.subtasks import sample_tasks
 from ..encoders.backbones import Backbone
 from ..generator.t2w import GeneratorConfig
 from ..generator.trainer import TrainConfig
-from ..generator.training import training_tasks
+from ..generator.from_zoo import training_tasks
 from ..heads.training import HeadTrainConfig
 from ..zoo.model_zoo import FORMAT as ZOO_FORMAT
 from ..zoo.model_zoo import Zoo, ZooConfig
