@@ -51,9 +51,9 @@ class Profile:
     universal_epochs: int = 200
     zoo_lr: float = 1e-3  # stage 1 and 2 (the paper does not give alpha_sub)
     universal_lr: float = 3e-4
-    # Minibatch sizes (not given by the paper). The embedded zoos use 32 for 10 epochs (as many Adam
-    # steps as 128 for 32 epochs, at a third of the time); the Universal Model keeps 128, which
-    # scored it higher: a baseline must not be weakened by the zoo's budget.
+    # Minibatch sizes (not given by the paper). The embedded zoos use 32 for 10 epochs (about as many
+    # Adam steps as 128 for 32 epochs, in less time); the Universal Model keeps its own batch size and
+    # epochs: a baseline must not be weakened by the zoo's budget.
     zoo_batch_size: int = 128
     universal_batch_size: int = 128
     # Classes left out of every seen task (0 = off), for the held-out-classes evaluation.
