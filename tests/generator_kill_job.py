@@ -25,8 +25,8 @@ from pathlib import Path
 
 import torch
 
-from t2wlib.generator.trainer import Trainer
 from t2wlib.generator.from_zoo import train_generator
+from t2wlib.generator.trainer import Trainer
 from t2wlib.pipeline.config import generator_config
 from t2wlib.pipeline.profiles import get_profile
 from t2wlib.zoo.model_zoo import load_zoo

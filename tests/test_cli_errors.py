@@ -267,7 +267,8 @@ def test_run_only_unknown_leaves_no_run_folder(tmp_path, capsys):
 
 
 def test_missing_paper_data_is_reported_before_any_weights(tmp_path):
-    from t2wlib.data.datasets import DatasetNotFoundError, check_available
+    from t2wlib.data.datasets import check_available
+    from t2wlib.data.image_split import DatasetNotFoundError
 
     with pytest.raises(DatasetNotFoundError, match="CIFAR-100: missing"):
         check_available(get_profile("paper").datasets, tmp_path)

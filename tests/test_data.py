@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from t2wlib.data import datasets
-from t2wlib.data.datasets import DatasetNotFoundError, load_split
+from t2wlib.data.datasets import load_split
+from t2wlib.data.image_split import DatasetNotFoundError
 
 
 def test_fashion_mnist_from_debian_package():

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from t2wlib.data import emoji
-from t2wlib.data.datasets import DatasetNotFoundError, load_split
+from t2wlib.data.datasets import load_split
+from t2wlib.data.image_split import DatasetNotFoundError
 
 
 def test_class_list_is_stable_sorted_and_named_by_unicode():

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from t2wlib.experiments import figure3, novelty, scoring, table1
+from t2wlib.generator.from_zoo import train_generator
 from t2wlib.generator.tokenizer import WeightTokenizer
 from t2wlib.generator.trainer import TrainConfig
-from t2wlib.generator.from_zoo import train_generator
 from t2wlib.heads.adapter import head_logits, permute_hidden
 from t2wlib.methods import baselines, registry
 from t2wlib.pipeline.config import generator_config

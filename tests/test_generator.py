@@ -11,8 +11,8 @@ import torch
 
 from t2wlib.classifier import Classifier
 from t2wlib.data.class_names import check_classes
-from t2wlib.generator.t2w import T2WGenerator
 from t2wlib.generator.from_zoo import train_generator
+from t2wlib.generator.t2w import T2WGenerator
 from t2wlib.heads.adapter import HeadSpec
 from t2wlib.pipeline.config import generator_config, seen_split
 from t2wlib.pipeline.profiles import get_profile

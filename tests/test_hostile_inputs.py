@@ -21,7 +21,8 @@ from safetensors import SafetensorError
 
 from t2wlib.core import files
 from t2wlib.data import datasets, images
-from t2wlib.data.datasets import DatasetNotFoundError, check_available, dataset_identity, load_split
+from t2wlib.data.datasets import check_available, dataset_identity, load_split
+from t2wlib.data.image_split import DatasetNotFoundError
 from t2wlib.data.user_folders import register_user_dataset
 from t2wlib.pipeline import cli, runner
 from t2wlib.pipeline.profiles import get_profile, typed_overrides

@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from t2wlib.data.datasets import ImageSplit
+from t2wlib.data.image_split import ImageSplit
 from t2wlib.pipeline import plotting
 
 

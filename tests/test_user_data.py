@@ -15,8 +15,9 @@ from torch import nn
 
 from t2wlib.core.tensor_cache import TensorCache
 from t2wlib.data import datasets, task_condition, user_folders, wordnet
-from t2wlib.data.datasets import DatasetNotFoundError, dataset_identity, load_split
+from t2wlib.data.datasets import dataset_identity, load_split
 from t2wlib.data.features import dataset_features
+from t2wlib.data.image_split import DatasetNotFoundError
 from t2wlib.data.user_folders import register_user_dataset
 from t2wlib.encoders.backbones import Backbone
 from t2wlib.pipeline import cli

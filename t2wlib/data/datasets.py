@@ -14,19 +14,15 @@ import io
 import os
 import pickle
 import urllib.error
-import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-from PIL import Image
-from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from ..core.registry import Registry
-from .class_names import class_key, clean_name
-from .images import ImageReadError, open_rgb
+from .image_folders import folder_samples, readable_name, require_dir, visible_dirs
+from .image_split import DatasetNotFoundError, ImageSplit, check_disjoint
 
 SPLITS = ("train", "test")
 # The namespace of a user's own datasets (data/user_folders.py): no built-in name starts with it.
@@ -37,93 +33,6 @@ DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 SPLIT_SEED = 0
 
 DATASETS: Registry[Callable[..., ImageSplit]] = Registry("dataset")
-
-
-class DatasetNotFoundError(FileNotFoundError):
-    """A dataset's files are missing or malformed; the message says what was expected where."""
-
-
-@dataclass
-class ImageSplit(torch.utils.data.Dataset):
-    """One split of a base dataset: images (an in-memory uint8 array or image files) and labels."""
-
-    dataset: str
-    split: str
-    class_names: list[str]
-    labels: np.ndarray  # (N,) int64 in [0, C)
-    array: np.ndarray | None = None  # (N, H, W) or (N, H, W, 3) uint8, or None for file datasets
-    paths: list[str] | None = None  # N image files, or None for array datasets
-    wnids: list[str] | None = None  # WordNet id per class, where the dataset defines them
-    descriptions: list[str] | None = None  # the user's T2W-NL text per class (descriptions.txt)
-    transform: Callable | None = None
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def image(self, i: int) -> Image.Image:
-        """Image i as an RGB PIL image (grey images are replicated to 3 channels)."""
-        if self.array is not None:
-            return Image.fromarray(self.array[i]).convert("RGB")
-        try:
-            return open_rgb(self.paths[i])
-        except ImageReadError as err:
-            raise DatasetNotFoundError(str(err)) from None  # it names the file and the reason
-
-    def uint8_batch(self, start: int, stop: int) -> torch.Tensor:
-        """Images start..stop of an array dataset as a uint8 tensor (B, 3, H, W), grey replicated."""
-        if self.array is None:
-            raise TypeError(f"{self.dataset} is a file dataset; read images with image(i)")
-        x = torch.from_numpy(np.ascontiguousarray(self.array[start:stop]))
-        return x.unsqueeze(1).expand(-1, 3, -1, -1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
-
-    def __getitem__(self, i: int):
-        im = self.image(i)
-        return (self.transform(im) if self.transform else im), int(self.labels[i])
-
-    def subset(self, indices: np.ndarray) -> ImageSplit:
-        indices = np.asarray(indices, dtype=np.int64)
-        return replace(
-            self,
-            labels=self.labels[indices],
-            array=None if self.array is None else self.array[indices],
-            paths=None if self.paths is None else [self.paths[i] for i in indices],
-        )
-
-    def fingerprint(self) -> str:
-        """A content hash of labels and images (array bytes, or every file's path, size and bytes)
-        for cache keys: a changed, added, renamed or moved image changes it."""
-        h = hashlib.sha256(self.labels.astype(np.int64).tobytes())
-        if self.array is not None:
-            h.update(np.ascontiguousarray(self.array).tobytes())
-        else:
-            for path in self.paths:
-                h.update(f"{os.path.abspath(path)}\0{file_digest(path)}\n".encode())
-        return h.hexdigest()[:16]
-
-
-# (absolute path, size, mtime_ns) -> sha256 of the bytes: a file is read once per process unless it changes.
-_FILE_DIGESTS: dict[tuple[str, int, int], str] = {}
-
-
-def file_digest(path: str | os.PathLike) -> str:
-    """"size:sha256" of a file's bytes, remembered per (path, size, mtime) within the process."""
-    st = os.stat(path)
-    key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
-    if key not in _FILE_DIGESTS:
-        with open(path, "rb") as f:
-            _FILE_DIGESTS[key] = f"{st.st_size}:{hashlib.file_digest(f, 'sha256').hexdigest()}"
-    return _FILE_DIGESTS[key]
-
-
-def check_disjoint(train: ImageSplit, test: ImageSplit) -> None:
-    """DatasetNotFoundError naming the first test image whose bytes are a training image's."""
-    if train.paths is None or test.paths is None:
-        return
-    seen = {file_digest(p): p for p in train.paths}
-    for p in test.paths:
-        if file_digest(p) in seen:
-            raise DatasetNotFoundError(f"{train.dataset}: test image {p} has the same bytes as training image "
-                                       f"{seen[file_digest(p)]}; remove one, or the test scores memory")
 
 
 @dataclass(frozen=True)
@@ -195,12 +104,6 @@ def check_images(split: ImageSplit) -> None:
     unreadable one: not an image, truncated, too large, not a regular file)."""
     for i in range(len(split.paths or ())):
         split.image(i)
-
-
-def _require_dir(path: Path, what: str) -> Path:
-    if not path.is_dir():
-        raise DatasetNotFoundError(f"{what}: expected a directory at {path}")
-    return path
 
 
 # --- Fashion-MNIST -------------------------------------------------------------------------------
@@ -331,11 +234,6 @@ def _load_cifar_pickle(path: Path) -> dict:
         return _ArrayUnpickler(io.BytesIO(f.read()), encoding="latin1").load()
 
 
-def _readable(name: str) -> str:
-    """A class folder's or label's name as a class name (`class_names.clean_name`: "_" as a space)."""
-    return clean_name(name, "class folder")
-
-
 @DATASETS.register("cifar100")
 def _cifar100(split: str, root: Path | None) -> ImageSplit:
     """`root/cifar-100-python/{train,test,meta}` (torchvision's download layout)."""
@@ -344,78 +242,20 @@ def _cifar100(split: str, root: Path | None) -> ImageSplit:
     meta = _load_cifar_pickle(base / "meta")
     images = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     labels = np.asarray(batch["fine_labels"], dtype=np.int64)
-    names = [_readable(n) for n in meta["fine_label_names"]]
+    names = [readable_name(n) for n in meta["fine_label_names"]]
     return ImageSplit("cifar100", split, names, labels, array=np.ascontiguousarray(images))
 
 
 # --- folder datasets ------------------------------------------------------------------------------
-
-def visible_dirs(folder: Path) -> list[str]:
-    """The names of `folder`'s subfolders (a link to a folder counts), hidden ones (".name", e.g.
-    .ipynb_checkpoints) left out, sorted."""
-    return sorted(e.name for e in os.scandir(folder) if not e.name.startswith(".") and e.is_dir())
-
-
-def _class_images(class_dir: Path) -> tuple[list[str], list[str]]:
-    """The image files below one class folder, sorted, and the links to folders found there: those are
-    not followed (a link to `.` or `..` would repeat images or take other classes' files). Hidden
-    files and folders are skipped."""
-    found, links = [], []
-    for root, dirs, names in os.walk(class_dir, followlinks=False):
-        links += [os.path.join(root, d) for d in dirs if os.path.islink(os.path.join(root, d))]
-        dirs[:] = [d for d in dirs if not d.startswith(".")]  # pruned in place: hidden folders are not walked
-        found.append((root, names))
-    files = [os.path.join(root, n) for root, names in sorted(found) for n in sorted(names)
-             if not n.startswith(".") and n.lower().endswith(IMG_EXTENSIONS)]
-    return files, links
-
-
-def _folder_samples(folder: Path, what: str, class_to_idx: dict[str, int] | None = None):
-    """(paths, labels, class folder names) of an ImageFolder-style tree. Class folders are the visible
-    subfolders; two whose names are one class (`class_names.class_key`: "Maple_tree", "maple tree")
-    are refused, and so is a file reached twice (through links), which could land in both splits.
-    Links to folders inside a class folder are not followed, with a warning."""
-    _require_dir(folder, what)
-    if class_to_idx is None:
-        classes = visible_dirs(folder)
-        if not classes:
-            raise DatasetNotFoundError(f"{what}: no class folders in {folder}")
-        class_to_idx = {c: i for i, c in enumerate(classes)}
-    else:
-        classes = sorted(class_to_idx, key=class_to_idx.get)
-    keys: dict[str, str] = {}
-    for c in classes:
-        key = class_key(c)
-        if key in keys:
-            raise DatasetNotFoundError(f"{what}: class folders {keys[key]!r} and {c!r} name one class "
-                                       f"({_readable(c)!r}); merge or rename them")
-        keys[key] = c
-    paths, labels, seen, skipped = [], [], {}, []
-    for c in classes:
-        files, links = _class_images(folder / c)
-        skipped += links
-        if not files:
-            raise DatasetNotFoundError(f"{what}: no images in {folder / c} (image files end in {', '.join(IMG_EXTENSIONS)})")
-        for f in files:
-            real = os.path.realpath(f)
-            if real in seen:
-                raise DatasetNotFoundError(f"{what}: {f} and {seen[real]} are the same file ({real}); an image may "
-                                           "appear once, or it could be trained and tested on")
-            seen[real] = f
-        paths += files
-        labels += [class_to_idx[c]] * len(files)
-    if skipped:
-        warnings.warn(f"{what}: {len(skipped)} link(s) to folders not followed, e.g. {skipped[0]}", stacklevel=2)
-    return paths, np.array(labels, dtype=np.int64), classes
 
 
 @DATASETS.register("caltech256")
 def _caltech256(split: str, root: Path | None) -> ImageSplit:
     """`root/256_ObjectCategories/NNN.name/*.jpg`, the clutter class dropped; 80/20 split per class."""
     folder = (root or Path(".")) / "256_ObjectCategories"
-    _require_dir(folder, "Caltech-256")
+    require_dir(folder, "Caltech-256")
     class_dirs = [d for d in visible_dirs(folder) if not d.endswith(".clutter")]
-    paths, labels, classes = _folder_samples(folder, "Caltech-256", {c: i for i, c in enumerate(class_dirs)})
+    paths, labels, classes = folder_samples(folder, "Caltech-256", {c: i for i, c in enumerate(class_dirs)})
     # "063.electric-guitar-101" -> "electric guitar"
     names = [c.split(".", 1)[-1].removesuffix("-101").replace("-", " ").replace("_", " ") for c in classes]
     idx = stratified_split(labels, test_fraction=0.2)[split]
@@ -444,7 +284,7 @@ def _tinyimagenet(split: str, root: Path | None) -> ImageSplit:
     names = [words.get(w, w) for w in wnids]
     class_to_idx = {w: i for i, w in enumerate(wnids)}
     if split == "train":
-        paths, labels, _ = _folder_samples(base / "train", "TinyImageNet train", class_to_idx)
+        paths, labels, _ = folder_samples(base / "train", "TinyImageNet train", class_to_idx)
     else:
         ann = base / "val" / "val_annotations.txt"
         if not ann.is_file():
@@ -456,11 +296,11 @@ def _tinyimagenet(split: str, root: Path | None) -> ImageSplit:
 
 
 def _image_folder(name: str, base: Path, split: str) -> ImageSplit:
-    paths, labels, classes = _folder_samples(base / split, f"image folder {name!r} ({split})")
+    paths, labels, classes = folder_samples(base / split, f"image folder {name!r} ({split})")
     train_classes = visible_dirs(base / "train") if split == "test" else classes
     if classes != train_classes:
         raise DatasetNotFoundError(f"image folder {name!r}: test classes {classes} differ from train classes {train_classes}")
-    return ImageSplit(name, split, [_readable(c) for c in classes], labels, paths=paths)
+    return ImageSplit(name, split, [readable_name(c) for c in classes], labels, paths=paths)
 
 
 @DATASETS.register("imagefolder")

@@ -13,7 +13,8 @@ from tqdm.auto import tqdm
 
 from ..core.tensor_cache import TensorCache
 from ..encoders.backbones import Backbone
-from .datasets import ImageSplit, balanced_indices, load_split
+from .datasets import balanced_indices, load_split
+from .image_split import ImageSplit
 
 
 @dataclass

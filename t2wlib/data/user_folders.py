@@ -8,18 +8,9 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-from .datasets import (
-    DATASETS,
-    USER_PREFIX,
-    DatasetNotFoundError,
-    ImageSplit,
-    _caltech256,
-    _cifar100,
-    _folder_samples,
-    _image_folder,
-    _readable,
-    stratified_split,
-)
+from .datasets import DATASETS, USER_PREFIX, _caltech256, _cifar100, _image_folder, stratified_split
+from .image_folders import folder_samples, readable_name
+from .image_split import DatasetNotFoundError, ImageSplit
 
 USER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 DESCRIPTIONS_FILE = "descriptions.txt"
@@ -85,9 +76,9 @@ def _user_split(dataset: str, folder: Path, split: str) -> ImageSplit:
     if layout == "split folders":
         images = _image_folder(dataset, folder, split)
     elif layout == "one folder":
-        paths, labels, classes = _folder_samples(folder, f"image folder {dataset!r}")
+        paths, labels, classes = folder_samples(folder, f"image folder {dataset!r}")
         idx = stratified_split(labels, USER_TEST_FRACTION)[split]
-        images = ImageSplit(dataset, split, [_readable(c) for c in classes], labels[idx], paths=[paths[i] for i in idx])
+        images = ImageSplit(dataset, split, [readable_name(c) for c in classes], labels[idx], paths=[paths[i] for i in idx])
     elif layout == "cifar":
         images = _cifar100(split, folder if (folder / "cifar-100-python").is_dir() else folder.parent)
     else:

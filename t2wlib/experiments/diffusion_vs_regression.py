@@ -28,11 +28,11 @@ import time
 import pandas as pd
 import torch
 
-from ..generator.tokenizer import WeightTokenizer
 from ..generator.from_zoo import train_generator
+from ..generator.tokenizer import WeightTokenizer
 from ..heads.adapter import task_accuracy
-from ..methods.baselines import average_nearest_heads, hypernetwork_heads, noisy_heads, retrieve_heads, train_hypernetwork
 from ..methods import registry
+from ..methods.baselines import average_nearest_heads, hypernetwork_heads, noisy_heads, retrieve_heads, train_hypernetwork
 from ..methods.registry import HYPERNETWORK, MEMORISATION, REFERENCE, REGRESSION, T2W, TRAINED
 from ..pipeline.config import generator_config, generator_path, train_config
 from ..zoo.model_zoo import Zoo

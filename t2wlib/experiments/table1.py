@@ -16,10 +16,10 @@ import torch
 from tqdm.auto import tqdm
 
 from ..data.features import FeatureSet
-from ..generator.t2w import T2WGenerator
 from ..generator.from_zoo import train_generator
-from ..methods.baselines import HyperNetwork, hypernetwork_heads, train_hypernetwork
+from ..generator.t2w import T2WGenerator
 from ..methods import registry
+from ..methods.baselines import HyperNetwork, hypernetwork_heads, train_hypernetwork
 from ..methods.registry import HYPERNETWORK, T2W, TRAINED, VARIANT_LABEL
 from ..pipeline.config import generator_config, generator_path, train_config
 from ..zoo.model_zoo import Zoo

@@ -25,7 +25,7 @@ def user_error_message(err: BaseException) -> str | None:
     files, a full or read-only disk), or None for a bug, which keeps its traceback."""
     from safetensors import SafetensorError
 
-    from ..data.datasets import DatasetNotFoundError
+    from ..data.image_split import DatasetNotFoundError
 
     if isinstance(err, KeyError) and err.args:  # KeyError's str() is the repr of its argument
         return str(err.args[0])

@@ -15,13 +15,14 @@ import numpy as np
 
 from ..core.files import key_digest
 from ..core.tensor_cache import TensorCache
-from ..data.datasets import DatasetIdentity, ImageSplit
+from ..data.datasets import DatasetIdentity
 from ..data.features import FeatureSet, dataset_features
+from ..data.image_split import ImageSplit
 from ..data.subtasks import sample_tasks
 from ..encoders.backbones import Backbone
+from ..generator.from_zoo import training_tasks
 from ..generator.t2w import GeneratorConfig
 from ..generator.trainer import TrainConfig
-from ..generator.from_zoo import training_tasks
 from ..heads.training import HeadTrainConfig
 from ..zoo.model_zoo import FORMAT as ZOO_FORMAT
 from ..zoo.model_zoo import Zoo, ZooConfig

@@ -16,7 +16,8 @@ import seaborn as sns
 import torch
 
 from ..core.files import atomic_write, atomic_write_text
-from ..data.datasets import ImageSplit, balanced_indices
+from ..data.datasets import balanced_indices
+from ..data.image_split import ImageSplit
 from . import provenance
 
 
