@@ -40,6 +40,8 @@ def test_variants_share_the_budget_and_differ_only_in_their_overrides():
     for base_mode in ("minmax", "standard"):  # "other tokenizer" swaps whichever the profile has
         swapped = table2.ablation_profile(get_profile("cpu", tokenizer_mode=base_mode), "other tokenizer")
         assert swapped.tokenizer_mode == ({"minmax", "standard"} - {base_mode}).pop()
+    compact = table2.ablation_profile(get_profile("cpu", tokenizer_mode="pca", block_size=32), "other tokenizer")
+    assert (compact.tokenizer_mode, compact.block_size) == ("standard", table2.BLOCK_TOKENS)  # block tokens of the head
     with pytest.raises(KeyError, match="unknown ablation 'w/o text'"):
         table2.ablation_profile(profile, "w/o text")
 

@@ -91,6 +91,33 @@ def test_bad_options():
     with pytest.raises(ValueError, match="unknown noise schedule"):
         get_betas("quadratic", 10)
     with pytest.raises(ValueError, match="unknown prediction"):
-        GaussianDiffusion(get_betas("linear", 10), prediction="v")
+        GaussianDiffusion(get_betas("linear", 10), prediction="velocity")
     with pytest.raises(ValueError, match="DDIM steps"):
         GaussianDiffusion(get_betas("linear", 10)).ddim_timesteps(11)
+
+
+@pytest.mark.parametrize("prediction", ["eps", "x0", "v"])
+def test_every_parameterisation_recovers_noise_and_x0_from_its_target(prediction):
+    """split(x_t, t, target) gives back (ε, x0) exactly: the sampler reads each target right."""
+    d = GaussianDiffusion(get_betas("linear", 100), prediction)
+    g = torch.Generator().manual_seed(0)
+    x0, noise = torch.randn(6, 4, 3, generator=g, dtype=torch.float64), torch.randn(6, 4, 3, generator=g, dtype=torch.float64)
+    t = torch.tensor([0, 1, 30, 60, 98, 99])
+    eps_hat, x0_hat = d.split(d.q_sample(x0, t, noise), t, d.target(x0, t, noise))
+    torch.testing.assert_close(eps_hat, noise)
+    torch.testing.assert_close(x0_hat, x0)
+    if prediction == "v":  # v's scale is 1 at every step: E[v²] = abar + (1 - abar) for unit x0 and ε
+        v = d.target(torch.randn(20000, 1, generator=g), torch.full((20000,), 50), torch.randn(20000, 1, generator=g))
+        assert abs(float(v.var()) - 1) < 0.05
+
+
+def test_min_snr_weights_cap_the_low_noise_steps():
+    d = GaussianDiffusion(get_betas("linear", 1000), "eps")
+    t = torch.arange(1000)
+    snr = d.alphas_cumprod / (1 - d.alphas_cumprod)
+    w = d.min_snr_weight(t, 5.0)
+    assert torch.all(w[snr <= 5] == 1) and torch.all(w[snr > 5] < 1)  # ε: min(SNR, γ) / SNR
+    x0 = GaussianDiffusion(get_betas("linear", 1000), "x0").min_snr_weight(t, 5.0)
+    torch.testing.assert_close(x0.double(), snr.clamp(max=5.0), rtol=1e-6, atol=0)
+    v = GaussianDiffusion(get_betas("linear", 1000), "v").min_snr_weight(t, 5.0)
+    torch.testing.assert_close(v.double(), snr.clamp(max=5.0) / (snr + 1), rtol=1e-6, atol=0)

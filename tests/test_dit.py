@@ -88,3 +88,28 @@ def test_every_denoiser_starts_at_zero_and_learns_the_condition(name):
 def test_unknown_denoiser_lists_the_known_ones():
     with pytest.raises(KeyError, match="unknown denoiser 'rnn'.*mlp-film"):
         build_denoiser("rnn", 5, 8, 6)
+
+
+@pytest.mark.parametrize("name", ["tiny", "mlp-film"])
+def test_the_linear_text_path_starts_at_ridge(name):
+    """With the text path, the untrained denoiser's x0 estimate is the ridge map of the text, at every
+    x_t and t; without it, the model starts at 0; a ridge map of other text statistics is refused."""
+    from t2wlib.generator.ridge import fit_ridge
+
+    g = torch.Generator().manual_seed(2)
+    v = torch.randn(40, 6, generator=g) * 3 + 1
+    targets = v @ torch.randn(6, 40, generator=g) + 0.5  # flat tokens (40 tasks, 5 x 8)
+    torch.manual_seed(0)
+    model = build_denoiser(name, 5, 8, 6, text_path=True)
+    model.fit_text_norm(v)
+    ridge = fit_ridge(v, targets)
+    model.init_text_path(ridge)
+    x, t, _ = _inputs()
+    out = model(x, t, v[:3])
+    torch.testing.assert_close(out.flatten(1), ridge(v[:3]), rtol=1e-4, atol=1e-4)
+    assert float((out.flatten(1) - targets[:3]).abs().max()) < 0.05  # a linear target: ridge recovers it
+    other = build_denoiser(name, 5, 8, 6, text_path=True)
+    with pytest.raises(ValueError, match="standardises the text differently"):
+        other.init_text_path(ridge)
+    with pytest.raises(ValueError, match="without a text path"):
+        build_denoiser(name, 5, 8, 6).init_text_path(ridge)

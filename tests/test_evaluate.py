@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from t2wlib.experiments import figure3, novelty, scoring, table1
+from t2wlib.generator import ridge
 from t2wlib.generator.from_zoo import train_generator
 from t2wlib.generator.tokenizer import WeightTokenizer
 from t2wlib.generator.trainer import TrainConfig
@@ -135,16 +136,16 @@ def test_ridge_recovers_a_linear_map_and_shrinks_on_noise():
     g = torch.Generator().manual_seed(0)
     v = torch.randn(200, 6, generator=g)
     W = torch.randn(6, 30, generator=g)
-    linear = baselines.fit_ridge(v, v @ W + 0.5)
+    linear = ridge.fit_ridge(v, v @ W + 0.5)
     v_new = torch.randn(10, 6, generator=g)
     torch.testing.assert_close(linear(v_new), v_new @ W + 0.5, atol=1e-2, rtol=0)
-    assert linear.alpha == min(baselines.RIDGE_ALPHAS)
+    assert linear.alpha == min(ridge.RIDGE_ALPHAS)
     noise = torch.randn(200, 30, generator=g)  # heads that the text does not predict
-    shrunk = baselines.fit_ridge(v, noise)
-    assert shrunk.alpha == max(baselines.RIDGE_ALPHAS)
+    shrunk = ridge.fit_ridge(v, noise)
+    assert shrunk.alpha == max(ridge.RIDGE_ALPHAS)
     assert float(shrunk(v_new).std(0).mean()) < 0.5 * float(linear(v_new).std(0).mean())
     with pytest.raises(ValueError, match="at least"):
-        baselines.fit_ridge(v[:2], noise[:2])
+        ridge.fit_ridge(v[:2], noise[:2])
 
 
 def test_comparison_table_has_every_method_and_seed(setup):

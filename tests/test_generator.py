@@ -117,3 +117,56 @@ def test_classifier_file_roundtrip_and_unknown_backbone(tmp_path):
     assert loaded.class_names == ["a", "b"] and torch.equal(loaded.theta, clf.theta) and loaded.spec == spec
     with pytest.raises(ValueError, match="unknown backbone 'vgg16'; allowed: .*resnet18"):
         Classifier(clf.theta, clf.class_emb, clf.class_names, spec, "vgg16", 32, {})
+
+
+def test_compact_generator_with_text_path_probes_resumes_and_loads(trained, tmp_path):
+    """The convergence study's generator: pca tokens, x0 with the linear text path, min-SNR and two
+    noise draws. Probes see the EMA at their steps; a run stopped after a probe resumes to the same
+    weights as one uninterrupted; the folder loads with its tokenizer and samples ridge-like heads."""
+    from t2wlib.generator.ridge import fit_ridge
+    from t2wlib.generator.trainer import checkpoint_files
+
+    zoo = trained[3]
+    profile = get_profile("smoke", block_size=4, gen_epochs=3, gen_batch_size=8, tokenizer_mode="pca",
+                          gen_components=10, prediction="x0", text_path=True, min_snr=5.0, noise_draws=2,
+                          lambda_sym=0.0, lambda_adv=0.0, checkpoint_every=1000)
+    cfg = generator_config(profile, zoo, "prompt", 3)
+    assert (cfg.components, cfg.text_path) == (10, True)
+    seen = zoo.tasks.ids("seen")
+    per_epoch = len(seen) // 8
+    probed = []
+
+    def probe(step, generator, curves):
+        probed.append((step, len(curves), generator.sample(zoo.task_text["v_c/prompt"][:2], steps=3).shape))
+
+    gen, curves = train_generator(tmp_path / "a", zoo, cfg, progress=False, probe_steps=(per_epoch, 10_000), probe=probe)
+    assert probed == [(per_epoch, per_epoch, (2, zoo.spec.num_params))]  # steps beyond the run are not probed
+    assert len(curves) == 3 * per_epoch and gen.tokenizer.mode == "pca" and gen.tokenizer.num_tokens == 3
+    loaded = T2WGenerator.load(tmp_path / "a")
+    v = zoo.task_text["v_c/prompt"][seen[:4]]
+    assert torch.equal(loaded.sample(v, steps=5, seed=1), gen.sample(v, steps=5, seed=1))
+    # the estimate starts at ridge: after training it is still near the ridge heads, far from 0
+    ridge = fit_ridge(zoo.task_text["v_c/prompt"][seen], zoo.theta[seen])(v)
+    sample = gen.sample(v, steps=5, seed=1)
+    assert float(((sample - ridge) ** 2).mean()) < 0.5 * float(((sample - zoo.theta[seen].mean(0)) ** 2).mean())
+    # interrupted after the probe (its checkpoint), resumed: the same bits as the uninterrupted run
+    train_generator(tmp_path / "b", zoo, cfg, progress=False, probe_steps=(per_epoch,))  # checkpoints there
+    for path in checkpoint_files(tmp_path / "b")[:1]:
+        path.unlink()  # back to the probe's checkpoint
+    (tmp_path / "b" / "ema.safetensors").unlink()
+    resumed, _ = train_generator(tmp_path / "b", zoo, cfg, progress=False)
+    for (k, a), b in zip(gen.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), k
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"text_path": True, "prediction": "eps"}, "text_path = True needs prediction = 'x0'"),
+    ({"prediction": "v", "lambda_sym": 0.1}, "lambda_sym = 0.1 needs prediction 'eps' or 'x0'"),
+    ({"min_snr": -1.0}, "min_snr = -1.0 is out of range"),
+    ({"noise_draws": 0}, "noise_draws = 0 is out of range"),
+    ({"gen_components": 0}, "gen_components = 0 is out of range"),
+    ({"tokenizer_mode": "svd"}, "allowed: one of minmax, standard, pca"),
+])
+def test_generator_levers_are_range_checked(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        get_profile("smoke", **overrides)

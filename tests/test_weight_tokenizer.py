@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from t2wlib.generator.tokenizer import WeightTokenizer, block_layout
+from t2wlib.generator.tokenizers import fit_tokenizer, tokenizer_from_state
 from t2wlib.heads.adapter import HeadSpec, head_logits, permute_hidden
 
 SPEC = HeadSpec(12, 3, 7)  # P = 36 + 3 + 21 + 7 = 67
@@ -74,3 +75,46 @@ def test_state_roundtrip_and_bad_input(zoo):
         WeightTokenizer.fit(zoo[:, :-1], SPEC, 8)
     with pytest.raises(ValueError, match="block_size"):
         block_layout(SPEC, 0)
+
+
+# --- the compact token space (pca_tokenizer.py) ----------------------------------------------------
+
+def test_compact_tokens_are_unit_variance_coordinates_and_exact_on_their_span(zoo):
+    tok = fit_tokenizer(zoo, SPEC, 8, "pca", components=20)
+    assert (tok.num_tokens, tok.block_size) == (3, 8) and int(tok.mask.sum()) == 20  # 20 values in 3 tokens of 8
+    tokens = tok.encode(zoo)
+    assert tokens.shape == (50, 3, 8) and torch.all(tokens[:, ~tok.mask] == 0)
+    coords = tokens.flatten(1)[:, :20]
+    torch.testing.assert_close(coords.std(0), torch.ones(20, dtype=torch.float64), rtol=0, atol=1e-6)  # float32 basis
+    torch.testing.assert_close(coords.mean(0), torch.zeros(20, dtype=torch.float64), rtol=0, atol=1e-6)
+    # decode is the projection on the top directions: exact for a head in their span, idempotent always
+    projected = tok.decode(tokens)
+    torch.testing.assert_close(tok.decode(tok.encode(projected)), projected, rtol=0, atol=1e-5)
+    full = fit_tokenizer(zoo, SPEC, 8, "pca", components=49)  # T - 1 directions span the centred zoo
+    torch.testing.assert_close(full.decode(full.encode(zoo)), zoo, rtol=0, atol=1e-4)
+    # fewer directions lose variance, in order: the residual shrinks as K grows
+    residual = [float(((fit_tokenizer(zoo, SPEC, 8, "pca", k).decode(fit_tokenizer(zoo, SPEC, 8, "pca", k).encode(zoo))
+                        - zoo) ** 2).mean()) for k in (5, 20, 40)]
+    assert residual[0] > residual[1] > residual[2]
+
+
+def test_compact_tokens_state_permutation_and_bad_input(zoo):
+    tok = fit_tokenizer(zoo, SPEC, 8, "pca", components=49)
+    again = tokenizer_from_state(tok.config(), tok.state_dict())
+    assert torch.equal(again.encode(zoo), tok.encode(zoo))
+    # with all P = 67 directions kept (a zoo of more than P heads), g acts on tokens as on weights
+    zoo = torch.cat([zoo, zoo * 1.5 - 0.2, zoo.flip(1)])  # 150 heads
+    tok = fit_tokenizer(zoo, SPEC, 8, "pca", components=SPEC.num_params)
+    perm = torch.stack([torch.randperm(3, generator=torch.Generator().manual_seed(i)) for i in range(150)])
+    torch.testing.assert_close(tok.decode(tok.permute(tok.encode(zoo), perm)), permute_hidden(zoo, perm, SPEC),
+                               rtol=0, atol=1e-3)
+    eps = torch.randn(150, tok.num_tokens, 8, dtype=torch.float64) * tok.mask
+    moved = tok.decode(tok.permute(tok.encode(zoo) + eps, perm)) - tok.decode(tok.permute(tok.encode(zoo), perm))
+    torch.testing.assert_close(tok._heads(tok.permute(eps, perm, linear=True), offset=False), moved, rtol=0, atol=1e-3)
+    with pytest.raises(ValueError, match="allowed: 1 to 49"):
+        fit_tokenizer(zoo[:50], SPEC, 8, "pca", components=50)
+    with pytest.raises(ValueError, match="unknown tokenizer mode .* allowed: minmax, standard, pca"):
+        fit_tokenizer(zoo, SPEC, 8, "svd")
+    state = tok.state_dict()
+    with pytest.raises(ValueError, match="does not fit its config"):
+        tokenizer_from_state({**tok.config(), "components": 10}, state)

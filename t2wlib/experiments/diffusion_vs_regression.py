@@ -6,7 +6,7 @@ start-0 rows are the single-solution zoo of the same tasks (the paper's kind), s
 tasks, texts, split and the start-0 heads. On each zoo, trained with the same step budget:
   T2W                       the diffusion generator, `solution_samples` DDIM samples per text
   Hypernetwork              an MLP v_c -> θ regressed by MSE (baselines.train_hypernetwork)
-  Ridge                     a linear map v_c -> θ in closed form (baselines.fit_ridge)
+  Ridge                     a linear map v_c -> θ in closed form (generator/ridge.py)
   Hypernetwork (aligned), Ridge (aligned)   the same on the multi-solution zoo with every head
                             permuted to θ0* of start 0 (Git Re-Basin): does canonicalisation make
                             regression enough?
@@ -29,12 +29,12 @@ import pandas as pd
 import torch
 
 from ..generator.from_zoo import train_generator
-from ..generator.tokenizer import WeightTokenizer
+from ..generator.tokenizers import fit_tokenizer
 from ..heads.adapter import task_accuracy
 from ..methods import registry
 from ..methods.baselines import average_nearest_heads, hypernetwork_heads, noisy_heads, retrieve_heads, train_hypernetwork
 from ..methods.registry import HYPERNETWORK, MEMORISATION, REFERENCE, REGRESSION, T2W, TRAINED
-from ..pipeline.config import generator_config, generator_path, train_config
+from ..pipeline.config import compact_components, generator_config, generator_path, train_config
 from ..zoo.model_zoo import Zoo
 from . import solution_space
 
@@ -91,7 +91,8 @@ def train_models(artifacts, profile, zoo_views: dict[str, Zoo], device: str = "c
     for view in HYPERNETS:
         z, start = zoo_views[view], time.perf_counter()
         seen = z.tasks.ids("seen")
-        tokenizer = WeightTokenizer.fit(z.theta[seen], z.spec, profile.block_size, profile.tokenizer_mode)
+        tokenizer = fit_tokenizer(z.theta[seen], z.spec, profile.block_size, profile.tokenizer_mode,
+                                  compact_components(profile, len(seen)))
         path = generator_path(artifacts, profile, z, "prompt", seed)
         net = train_hypernetwork(path.with_name(path.name + "-hypernetwork"), z.theta[seen],
                                  z.task_text["v_c/prompt"][seen], tokenizer, train_config(profile, seed, len(seen)))

@@ -5,8 +5,8 @@ unseen tasks.
 The paper's four rows remove L_adv, L_sym or both from the paper's loss (λ1 = 0.1, λ2 = 0.01: the
 Profile defaults), whatever the profile's own weights. The proposal adds: permutation augmentation in
 place of L_sym (App. A's alternative), a cosine noise schedule, the other weight normalisation
-(per-dimension standardisation vs the paper's per-block min-max: the embedded profiles use the
-former, the paper profile the latter, so the row swaps whichever the profile has), and an MLP
+(per-dimension standardisation vs the paper's per-block min-max, swapped for whichever the profile
+has; a profile with the compact token space gets standardised block tokens instead), and an MLP
 denoiser with FiLM conditioning instead of the DiT; these keep the profile's loss weights.
 
 Every variant leaves the same `ablation_validation_tasks` seen tasks out of its training and is
@@ -38,9 +38,21 @@ ABLATIONS: dict = {
     "w/o both": {"lambda_sym": 0.0, "lambda_adv": 0.0},
     "augmentation instead of L_sym": {"lambda_sym": 0.0, "lambda_adv": ADV, "gen_augment": True},
     "cosine schedule": {"noise_schedule": "cosine"},
-    "other tokenizer": lambda p: {"tokenizer_mode": "minmax" if p.tokenizer_mode == "standard" else "standard"},
+    "other tokenizer": lambda p: other_tokenizer(p),
     "MLP + FiLM denoiser": {"dit": "mlp-film"},
 }
+
+
+# Block size of the "other tokenizer" row of a profile with compact (pca) tokens: block tokens of the
+# head's own weights, at the size the cpu profile used before it took the compact space.
+BLOCK_TOKENS = 256
+
+
+def other_tokenizer(profile) -> dict:
+    """The other weight normalisation: min-max <-> standard block tokens; compact (pca) -> standard blocks."""
+    if profile.tokenizer_mode == "pca":
+        return {"tokenizer_mode": "standard", "block_size": BLOCK_TOKENS}
+    return {"tokenizer_mode": "minmax" if profile.tokenizer_mode == "standard" else "standard"}
 
 
 def ablation_profile(profile, variant: str):
@@ -79,8 +91,11 @@ def run_ablation(artifacts, profile, zoo: Zoo, test: FeatureSet, variants=tuple(
 def describe(profile) -> str:
     """The settings a variant can change, in one line (Table 2's `settings` column)."""
     sym = f"λ1 {profile.lambda_sym}" + (f" on {profile.sym_batch}/batch" if profile.sym_batch and profile.lambda_sym else "")
-    return (f"{profile.dit}, {profile.tokenizer_mode} tokens, {profile.noise_schedule} schedule, {sym}, "
-            f"λ2 {profile.lambda_adv}" + (", permutation augmentation" if profile.gen_augment else ""))
+    tokens = f"{profile.tokenizer_mode} tokens" + (f" ({profile.gen_components} components)"
+                                                   if profile.tokenizer_mode == "pca" else "")
+    return (f"{profile.dit}, {tokens}, block {profile.block_size}, {profile.noise_schedule} schedule, {sym}, "
+            f"λ2 {profile.lambda_adv}" + (", permutation augmentation" if profile.gen_augment else "")
+            + (", text path" if profile.text_path else ""))
 
 
 LOSS_ROWS = (FULL, "w/o adversarial", "w/o permutation", "w/o both")  # the paper's Table 2

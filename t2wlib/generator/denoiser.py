@@ -1,7 +1,15 @@
 """What every T2W denoiser shares (paper §3.2): the sinusoidal timestep embedding, the embedding and
 standardisation of the task text vector v_c, the learned null text of classifier-free guidance,
-and `guided`, which mixes conditional and unconditional predictions at sampling. The DiT (dit.py)
-and the MLP + FiLM alternative (generator/mlp_denoiser.py) subclass `Denoiser`.
+the optional linear text path, and `guided`, which mixes conditional and unconditional predictions
+at sampling. The DiT (dit.py) and the MLP + FiLM alternative (generator/mlp_denoiser.py) subclass
+`Denoiser` and implement its `network`.
+
+The linear text path (x0-prediction only): x̂0 = network(x_t, t, v_c) + A ṽ_c + b, with ṽ_c the
+standardised text vector, A and b started from ridge regression of the training tokens on ṽ_c
+(`init_text_path`, generator/ridge.py) and trained with the rest. From the first step the estimate
+is the closed-form linear one, and the network has only the residual to learn: without the path a
+denoiser must first learn the text -> weights map through its attention and MLPs, which is what it
+does slowest.
 """
 
 from __future__ import annotations
@@ -10,6 +18,8 @@ import math
 
 import torch
 from torch import nn
+
+from .ridge import RidgeMap
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
@@ -26,7 +36,7 @@ class Denoiser(nn.Module):
 
     Subclasses map (x_t (B, N, s), t (B,), v_c (B, D)) -> ε or x0 estimate (B, N, s)."""
 
-    def __init__(self, num_tokens: int, block_size: int, text_dim: int, hidden: int):
+    def __init__(self, num_tokens: int, block_size: int, text_dim: int, hidden: int, text_path: bool = False):
         super().__init__()
         self.num_tokens, self.block_size, self.text_dim = num_tokens, block_size, text_dim
         self.t_embed = nn.Sequential(nn.Linear(256, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
@@ -38,6 +48,32 @@ class Denoiser(nn.Module):
         # Buffers: saved with the weights; the identity until fitted.
         self.register_buffer("text_mean", torch.zeros(text_dim))
         self.register_buffer("text_std", torch.ones(text_dim))
+        self.text_path = nn.Linear(text_dim, num_tokens * block_size) if text_path else None
+        if self.text_path is not None:  # zero until init_text_path: the untrained model predicts 0
+            nn.init.zeros_(self.text_path.weight)
+            nn.init.zeros_(self.text_path.bias)
+
+    def network(self, x: torch.Tensor, t: torch.Tensor, v_c: torch.Tensor) -> torch.Tensor:
+        """The subclass's prediction (B, N, s) for x_t (B, N, s), t (B,), v_c (B, D)."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, v_c: torch.Tensor) -> torch.Tensor:
+        out = self.network(x, t, v_c)
+        if self.text_path is None:
+            return out
+        return out + self.text_path((v_c - self.text_mean) / self.text_std).view_as(out)
+
+    @torch.no_grad()
+    def init_text_path(self, ridge: RidgeMap) -> None:
+        """Start the linear text path at a ridge map fitted on the standardised-text -> flat-token
+        regression of the training tasks (its text statistics must be this model's, `fit_text_norm`)."""
+        if self.text_path is None:
+            raise ValueError("this denoiser was built without a text path")
+        same = torch.allclose(ridge.text_mean.float(), self.text_mean) and torch.allclose(ridge.text_std.float(), self.text_std)
+        if not same:
+            raise ValueError("the ridge map standardises the text differently from the denoiser; fit both on the same tasks")
+        self.text_path.weight.copy_(ridge.W.T.float())
+        self.text_path.bias.copy_(ridge.bias.float())
 
     @torch.no_grad()
     def fit_text_norm(self, v_c: torch.Tensor, eps: float = 1e-6) -> None:

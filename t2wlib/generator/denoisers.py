@@ -11,10 +11,11 @@ from .mlp_denoiser import FiLMMLP
 MLP_FILM = "mlp-film"
 
 
-def build_denoiser(name: str, num_tokens: int, block_size: int, text_dim: int) -> Denoiser:
-    """A fresh denoiser by name, for `num_tokens` blocks of `block_size` weights and text of `text_dim`."""
+def build_denoiser(name: str, num_tokens: int, block_size: int, text_dim: int, text_path: bool = False) -> Denoiser:
+    """A fresh denoiser by name, for `num_tokens` blocks of `block_size` weights and text of `text_dim`,
+    with the linear text -> x0 path when `text_path` (denoiser.py)."""
     if name == MLP_FILM:
-        return FiLMMLP(num_tokens, block_size, text_dim)
+        return FiLMMLP(num_tokens, block_size, text_dim, text_path=text_path)
     if name not in DIT_SIZES:
         raise KeyError(f"unknown denoiser {name!r}; available: {', '.join([*DIT_SIZES, MLP_FILM])}")
-    return WeightDiT(num_tokens, block_size, text_dim, DIT_SIZES[name])
+    return WeightDiT(num_tokens, block_size, text_dim, DIT_SIZES[name], text_path)

@@ -1,7 +1,8 @@
 """Gaussian diffusion over weight tokens (paper §3.2): schedules, q_sample, losses, samplers.
 
 Forward: q(x_t | x_0) = N(sqrt(abar_t) x_0, (1 - abar_t) I). Reverse (eq. 7-8): mean from the model's
-ε (default, eq. 9's target) or x0 prediction (as the authors' public code), variance Σ_t = the
+ε (default, eq. 9's target), x0 (as the authors' public code) or v prediction (Salimans & Ho:
+v = sqrt(abar) ε - sqrt(1 - abar) x0, whose scale stays 1 at every noise level), variance Σ_t = the
 posterior variance (1 - abar_{t-1}) / (1 - abar_t) β_t. Samplers: DDPM (`p_sample_loop`, all N
 steps), deterministic DDIM with few steps (`ddim_sample_loop`, η = 0), both able to start from a
 partially noised x_t (enhancement) and to return every intermediate x0-estimate (Figure 3).
@@ -19,7 +20,7 @@ from collections.abc import Callable
 import torch
 
 SCHEDULES = ("linear", "cosine")
-PREDICTIONS = ("eps", "x0")
+PREDICTIONS = ("eps", "x0", "v")
 
 
 def get_betas(schedule: str, num_steps: int) -> torch.Tensor:
@@ -43,7 +44,7 @@ def _at(a: torch.Tensor, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 class GaussianDiffusion:
-    """The DDPM process for a given β schedule and model parameterisation ("eps" or "x0")."""
+    """The DDPM process for a given β schedule and model parameterisation ("eps", "x0" or "v")."""
 
     def __init__(self, betas: torch.Tensor, prediction: str = "eps", clip_x0: float | None = None):
         if prediction not in PREDICTIONS:
@@ -76,13 +77,34 @@ class GaussianDiffusion:
     def eps_from_x0(self, x_t, t, x0):
         return (x_t - _at(self.sqrt_alphas_cumprod, t, x_t) * x0) / _at(self.sqrt_one_minus_alphas_cumprod, t, x_t)
 
+    def split(self, x_t: torch.Tensor, t: torch.Tensor, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(ε̂, x̂0) from a model output `out` of this parameterisation at x_t, t."""
+        if self.prediction == "eps":
+            return out, self.x0_from_eps(x_t, t, out)
+        if self.prediction == "x0":
+            return self.eps_from_x0(x_t, t, out), out
+        a, s = _at(self.sqrt_alphas_cumprod, t, x_t), _at(self.sqrt_one_minus_alphas_cumprod, t, x_t)
+        return s * x_t + a * out, a * x_t - s * out
+
+    def target(self, x_start: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """What the model is trained to output for x_t = q_sample(x_start, t, noise)."""
+        if self.prediction == "eps":
+            return noise
+        if self.prediction == "x0":
+            return x_start
+        a, s = _at(self.sqrt_alphas_cumprod, t, x_start), _at(self.sqrt_one_minus_alphas_cumprod, t, x_start)
+        return a * noise - s * x_start
+
+    def min_snr_weight(self, t: torch.Tensor, gamma: float) -> torch.Tensor:
+        """Min-SNR-γ loss weights (B,) of Hang et al. for this parameterisation: the per-step weight that
+        makes the loss min(SNR_t, γ) x (x0 error)², capping the low-noise steps' share of the gradient."""
+        snr = (self.alphas_cumprod / (1 - self.alphas_cumprod)).to(t.device)[t]
+        capped = snr.clamp(max=gamma)
+        return {"eps": capped / snr, "x0": capped, "v": capped / (snr + 1)}[self.prediction].float()
+
     def predict(self, model: Callable, x_t: torch.Tensor, t: torch.Tensor, model_kwargs: dict | None = None):
         """(ε̂, x̂0) from the model's output, x̂0 clipped to ±clip_x0 when set (ε̂ recomputed to match)."""
-        out = model(x_t, t, **(model_kwargs or {}))
-        if self.prediction == "eps":
-            eps, x0 = out, self.x0_from_eps(x_t, t, out)
-        else:
-            eps, x0 = self.eps_from_x0(x_t, t, out), out
+        eps, x0 = self.split(x_t, t, model(x_t, t, **(model_kwargs or {})))
         if self.clip_x0 is not None:
             x0 = x0.clamp(-self.clip_x0, self.clip_x0)
             eps = self.eps_from_x0(x_t, t, x0)
@@ -91,13 +113,12 @@ class GaussianDiffusion:
     # --- training ---------------------------------------------------------------------------------
     def training_losses(self, model: Callable, x_start: torch.Tensor, t: torch.Tensor, model_kwargs: dict | None = None,
                         noise: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """L_diff (eq. 9) per sample: mean squared error of the model's target (ε, or x0) over the
+        """L_diff (eq. 9) per sample: mean squared error of the model's target (ε, x0 or v) over the
         entries where `mask` (broadcastable to x_start) is True. Returns loss (B,), x_t, output."""
         noise = torch.randn_like(x_start) if noise is None else noise
         x_t = self.q_sample(x_start, t, noise)
         out = model(x_t, t, **(model_kwargs or {}))
-        target = noise if self.prediction == "eps" else x_start
-        err = (out - target) ** 2
+        err = (out - self.target(x_start, t, noise)) ** 2
         if mask is None:
             loss = err.flatten(1).mean(1)
         else:

@@ -81,8 +81,8 @@ class DiTBlock(nn.Module):
 class WeightDiT(Denoiser):
     """ε (or x0) predictor for weight tokens: (x_t (B, N, s), t (B,), v_c (B, D)) -> (B, N, s)."""
 
-    def __init__(self, num_tokens: int, block_size: int, text_dim: int, cfg: DiTConfig):
-        super().__init__(num_tokens, block_size, text_dim, cfg.hidden)
+    def __init__(self, num_tokens: int, block_size: int, text_dim: int, cfg: DiTConfig, text_path: bool = False):
+        super().__init__(num_tokens, block_size, text_dim, cfg.hidden, text_path)
         N, s, h = num_tokens, block_size, cfg.hidden
         self.cfg = cfg
         # eq. 5: a dedicated linear map per block, stored as one (N, s, h) tensor (a batched einsum).
@@ -98,7 +98,7 @@ class WeightDiT(Denoiser):
         self.out_weight = nn.Parameter(torch.zeros(N, h, s))
         self.out_bias = nn.Parameter(torch.zeros(N, s))
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, v_c: torch.Tensor) -> torch.Tensor:
+    def network(self, x: torch.Tensor, t: torch.Tensor, v_c: torch.Tensor) -> torch.Tensor:
         t_tok, c_tok = self.condition(x, t, v_c)  # (B, h) each
         tokens = torch.einsum("bns,nsh->bnh", x, self.in_weight) + self.in_bias  # (B, N, h)
         z = torch.cat([c_tok.unsqueeze(1), t_tok.unsqueeze(1), tokens], dim=1) + self.pos  # (B, N + 2, h)

@@ -8,6 +8,7 @@ training code. `pipeline/config.py` resolves a profile into the definition.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,8 @@ from ..core.files import atomic_write_text, write_json_once
 from ..core.sealed import save_sealed
 from .denoisers import build_denoiser
 from .t2w import CURVES_FILE, EMA_FILE, GENERATOR_FILE, TOKENIZER_FILE, GeneratorConfig, T2WGenerator
-from .tokenizer import WeightTokenizer
+from .ridge import fit_ridge
+from .tokenizers import fit_tokenizer
 from .trainer import TrainConfig, Trainer
 
 if TYPE_CHECKING:  # annotations only
@@ -36,10 +38,14 @@ def training_tasks(zoo: Zoo, validation_tasks: int, batch_size: int) -> tuple[li
 
 
 def train_generator(directory: str | Path, zoo: Zoo, cfg: GeneratorConfig, device: str = "cpu",
-                    progress: bool = True) -> tuple[T2WGenerator, list[dict]]:
+                    progress: bool = True, probe_steps: tuple[int, ...] = (),
+                    probe: Callable[[int, T2WGenerator, list[dict]], None] | None = None) -> tuple[T2WGenerator, list[dict]]:
     """Fit the tokenizer on the zoo's seen tasks (less the validation tasks, `training_tasks`), train
     (or resume) the denoiser on them, export the EMA weights and the loss curve, and return the
-    generator with its loss curves. Killed at any point, a rerun resumes to the same bits (trainer.py)."""
+    generator with its loss curves. Killed at any point, a rerun resumes to the same bits (trainer.py).
+
+    `probe(step, generator, curves)` is called with the EMA weights and the loss records as they are
+    after each of `probe_steps` still ahead of the run (a convergence study's learning curve); it does not change the training."""
     directory = Path(directory)
     train = TrainConfig(**cfg.train)
     seen = training_tasks(zoo, cfg.validation_tasks, train.batch_size)[0]
@@ -51,13 +57,20 @@ def train_generator(directory: str | Path, zoo: Zoo, cfg: GeneratorConfig, devic
         raise ValueError(f"{directory} holds a generator with another definition ({err}); use a new directory "
                          "(pipeline.config.generator_path keys folders by definition)") from None
     definition = {"definition": cfg.digest()}
-    tokenizer = WeightTokenizer.fit(zoo.theta[seen], zoo.spec, cfg.block_size, cfg.tokenizer)
+    tokenizer = fit_tokenizer(zoo.theta[seen], zoo.spec, cfg.block_size, cfg.tokenizer, cfg.components)
     save_sealed(directory / TOKENIZER_FILE, tokenizer.state_dict(), definition)
     torch.manual_seed(cfg.seed)
-    model = build_denoiser(cfg.dit, tokenizer.num_tokens, cfg.block_size, cfg.text_dim)
+    model = build_denoiser(cfg.dit, tokenizer.num_tokens, cfg.block_size, cfg.text_dim, cfg.text_path)
     model.fit_text_norm(v_c)
-    trainer = Trainer(model, cfg.diffusion(), tokenizer, tokenizer.encode(zoo.theta[seen]).float(), v_c, train,
-                      directory, device)
+    x0 = tokenizer.encode(zoo.theta[seen]).float()  # (T, N, s)
+    if cfg.text_path:  # ridge on the flat tokens; a resumed run overwrites it with the checkpoint's
+        model.init_text_path(fit_ridge(v_c, (x0 * tokenizer.mask).flatten(1)))
+    trainer = Trainer(model, cfg.diffusion(), tokenizer, x0, v_c, train, directory, device)
+    trainer.load_checkpoint()  # where a resumed run stands, so that only the probes ahead of it run
+    for stop in sorted(s for s in set(probe_steps) if trainer.step < s < trainer.total_steps):
+        trainer.fit(max_steps=stop - trainer.step, progress=progress)
+        if probe is not None and trainer.rank == 0:
+            probe(trainer.step, T2WGenerator(trainer.ema, trainer.diffusion, tokenizer, cfg, directory), trainer.curves())
     curves = trainer.fit(progress=progress)
     if trainer.rank == 0:  # the inference files, from the final checkpoint's state
         save_sealed(directory / EMA_FILE, trainer.ema.state_dict(), {**definition, "step": str(trainer.step)})

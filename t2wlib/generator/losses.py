@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as Fn
 from torch import nn
 
-from .tokenizer import WeightTokenizer
+from .tokenizers import Tokenizer
 
 
 def random_permutations(batch: int, hidden: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -32,7 +32,7 @@ def _masked_mse(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.T
     return (((a - b) ** 2) * m).flatten(1).sum(1) / m.sum()
 
 
-def symmetry_loss(model, x_t: torch.Tensor, t: torch.Tensor, model_kwargs: dict, tokenizer: WeightTokenizer,
+def symmetry_loss(model, x_t: torch.Tensor, t: torch.Tensor, model_kwargs: dict, tokenizer: Tokenizer,
                   prediction: str = "eps", generator: torch.Generator | None = None,
                   output: torch.Tensor | None = None) -> torch.Tensor:
     """L_sym per sample (B,). `output` = model(x_t, ...) when already computed (saves a forward)."""
@@ -43,7 +43,7 @@ def symmetry_loss(model, x_t: torch.Tensor, t: torch.Tensor, model_kwargs: dict,
     return _masked_mse(out_g, g_out, tokenizer.mask.to(x_t.device))
 
 
-def permutation_augment(x_start: torch.Tensor, tokenizer: WeightTokenizer,
+def permutation_augment(x_start: torch.Tensor, tokenizer: Tokenizer,
                         generator: torch.Generator | None = None) -> torch.Tensor:
     """g·x_0 for a random g per sample (eq. 10): the augmentation-only alternative to L_sym."""
     perm = random_permutations(x_start.shape[0], tokenizer.spec.hidden, generator).to(x_start.device)

@@ -33,8 +33,9 @@ class FiLMBlock(nn.Module):
 class FiLMMLP(Denoiser):
     """ε (or x0) predictor: (x_t (B, N, s), t (B,), v_c (B, D)) -> (B, N, s), an MLP with FiLM."""
 
-    def __init__(self, num_tokens: int, block_size: int, text_dim: int, hidden: int = 512, depth: int = 4):
-        super().__init__(num_tokens, block_size, text_dim, hidden)
+    def __init__(self, num_tokens: int, block_size: int, text_dim: int, hidden: int = 512, depth: int = 4,
+                 text_path: bool = False):
+        super().__init__(num_tokens, block_size, text_dim, hidden, text_path)
         width = num_tokens * block_size
         self.inp = nn.Linear(width, hidden)
         self.blocks = nn.ModuleList(FiLMBlock(hidden) for _ in range(depth))
@@ -43,7 +44,7 @@ class FiLMMLP(Denoiser):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, v_c: torch.Tensor) -> torch.Tensor:
+    def network(self, x: torch.Tensor, t: torch.Tensor, v_c: torch.Tensor) -> torch.Tensor:
         t_tok, c_tok = self.condition(x, t, v_c)
         cond = nn.functional.silu(t_tok + c_tok)  # (B, h)
         z = self.inp(x.flatten(1))  # (B, h)

@@ -27,12 +27,12 @@ from ..heads.adapter import HeadSpec
 from .denoiser import Denoiser, guided
 from .denoisers import build_denoiser
 from .diffusion import GaussianDiffusion, get_betas
-from .tokenizer import WeightTokenizer
+from .tokenizers import Tokenizer, tokenizer_from_state
 
 SAMPLERS = ("ddim", "ddpm")
 
 
-FORMAT = "t2w-generator/3"
+FORMAT = "t2w-generator/4"
 # The temperature 02_train fits for the generator (experiments/calibration.py); copied into every classifier.
 CALIBRATION_FILE = "calibration.json"
 
@@ -44,7 +44,9 @@ class GeneratorConfig:
     spec: HeadSpec
     block_size: int
     tokenizer: str
+    components: int  # principal components of the "pca" tokenizer (0 for block tokens)
     dit: str
+    text_path: bool  # the denoiser's linear text -> x0 path (denoiser.py)
     diffusion_steps: int
     schedule: str
     prediction: str
@@ -88,7 +90,7 @@ class GeneratorConfig:
         return key_digest(self.to_json())
 
     def diffusion(self) -> GaussianDiffusion:
-        # x0 estimates are clipped to the minmax tokens' range; standardised tokens are unbounded.
+        # x0 estimates are clipped to the minmax tokens' range; standardised and pca tokens are unbounded.
         clip = 1.0 if self.tokenizer == "minmax" else None
         return GaussianDiffusion(get_betas(self.schedule, self.diffusion_steps), self.prediction, clip_x0=clip)
 
@@ -103,7 +105,7 @@ class T2WGenerator:
 
     model: Denoiser
     diffusion: GaussianDiffusion
-    tokenizer: WeightTokenizer
+    tokenizer: Tokenizer
     config: GeneratorConfig
     directory: Path | None = None
     # calibration.calibration.json's record (its "temperature" goes into every classifier), or None.
@@ -174,9 +176,9 @@ class T2WGenerator:
             if meta.get("definition") != cfg.digest():
                 raise CorruptArtifactError(f"{path} was written for another generator definition than "
                                            f"{directory / GENERATOR_FILE}; retrain the generator in a new folder")
-        tokenizer = WeightTokenizer.from_state({"spec": cfg.spec.to_json(), "block_size": cfg.block_size,
-                                                "mode": cfg.tokenizer}, tok_state)
-        model = build_denoiser(cfg.dit, tokenizer.num_tokens, cfg.block_size, cfg.text_dim)
+        tokenizer = tokenizer_from_state({"spec": cfg.spec.to_json(), "block_size": cfg.block_size,
+                                          "mode": cfg.tokenizer, "components": cfg.components}, tok_state)
+        model = build_denoiser(cfg.dit, tokenizer.num_tokens, cfg.block_size, cfg.text_dim, cfg.text_path)
         expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
         found = {k: tuple(v.shape) for k, v in state.items()}
         if expected != found:

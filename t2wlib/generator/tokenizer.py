@@ -41,6 +41,16 @@ def block_layout(spec: HeadSpec, block_size: int) -> torch.Tensor:
     return torch.cat(rows)
 
 
+def floored_std(theta: torch.Tensor, spec: HeadSpec) -> torch.Tensor:
+    """Per-parameter σ (P,) of heads θ (T, P), each floored at STD_FLOOR x its layer's median σ."""
+    std, start = theta.double().std(0), 0
+    for shape in spec.shapes.values():
+        n = int(torch.Size(shape).numel())
+        std[start:start + n] = std[start:start + n].clamp_min(STD_FLOOR * float(std[start:start + n].median()))
+        start += n
+    return std.clamp_min(1e-12)
+
+
 @dataclass
 class WeightTokenizer:
     """Fitted tokenizer: layout plus per-entry scale and offset, x_token = (x - offset) / scale."""
@@ -78,13 +88,7 @@ class WeightTokenizer:
             offset = ((hi + lo) / 2).unsqueeze(1).expand_as(index)
             scale = half.unsqueeze(1).expand_as(index)
         else:
-            flat = theta.double()
-            std, start = flat.std(0), 0  # (P,)
-            for shape in spec.shapes.values():
-                n = int(torch.Size(shape).numel())
-                std[start:start + n] = std[start:start + n].clamp_min(STD_FLOOR * float(std[start:start + n].median()))
-                start += n
-            offset, scale = x.mean(0), std[index.clamp_min(0)].clamp_min(1e-12)
+            offset, scale = x.mean(0), floored_std(theta, spec)[index.clamp_min(0)]
         offset, scale = offset.where(mask, 0.0), scale.where(mask, 1.0)
         return cls(spec, block_size, mode, index, offset.contiguous(), scale.contiguous())
 

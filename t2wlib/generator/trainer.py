@@ -33,7 +33,7 @@ from ..core.sealed import load_sealed, save_sealed
 from ..core.tensor_cache import CacheCorruptionWarning
 from .diffusion import GaussianDiffusion
 from .losses import Discriminator, discriminator_loss, generator_adversarial_loss, permutation_augment, symmetry_loss
-from .tokenizer import WeightTokenizer
+from .tokenizers import Tokenizer
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,8 @@ class TrainConfig:
     disc_every: int = 1  # discriminator steps alternate with generator steps
     augment: bool = False  # App. A's alternative: train on g·x_0 (usually with lambda_sym = 0)
     text_dropout: float = 0.0  # > 0 enables classifier-free guidance
+    min_snr: float = 0.0  # γ of min-SNR-γ loss weighting (GaussianDiffusion.min_snr_weight); 0 = off
+    noise_draws: int = 1  # (t, noise) draws per task per step: the batch is repeated this many times
     ema_decay: float = 0.999
     checkpoint_every: int = 500  # steps
     seed: int = 42
@@ -83,7 +85,7 @@ def batch_rows(step: int, n: int, batch_size: int, seed: int) -> torch.Tensor:
 class Trainer:
     """Trains a denoiser on the seen zoo's tokens x0 (T, N, s) with task text vectors v_c (T, D)."""
 
-    def __init__(self, model: torch.nn.Module, diffusion: GaussianDiffusion, tokenizer: WeightTokenizer,
+    def __init__(self, model: torch.nn.Module, diffusion: GaussianDiffusion, tokenizer: Tokenizer,
                  x0: torch.Tensor, v_c: torch.Tensor, cfg: TrainConfig, directory: str | Path,
                  device: str = "cpu"):
         if len(x0) != len(v_c) or len(x0) < cfg.batch_size:
@@ -118,6 +120,8 @@ class Trainer:
     def train_step(self) -> dict[str, float]:
         cfg = self.cfg
         x0, v_c, g = self._batch(self.step)
+        if cfg.noise_draws > 1:  # the same tasks, each with several (t, ε) draws
+            x0, v_c = x0.repeat(cfg.noise_draws, 1, 1), v_c.repeat(cfg.noise_draws, 1)
         if cfg.augment:
             x0 = permutation_augment(x0, self.tokenizer, g).float()
         t = torch.randint(0, self.diffusion.num_steps, (len(x0),), generator=g).to(self.device)
@@ -127,14 +131,13 @@ class Trainer:
             group["lr"] = cfg.lr * lr_factor(self.step, self.warmup_steps, self.total_steps)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp):
             out = self.diffusion.training_losses(self.model, x0, t, {"v_c": v_in}, noise=noise, mask=self.mask)
-            terms = {"diff": out["loss"].mean()}
+            diff = out["loss"] if cfg.min_snr <= 0 else out["loss"] * self.diffusion.min_snr_weight(t, cfg.min_snr)
+            terms = {"diff": diff.mean()}
             if cfg.lambda_sym > 0:
                 k = len(x0) if cfg.sym_batch is None else cfg.sym_batch
                 terms["sym"] = symmetry_loss(self.model, out["x_t"][:k], t[:k], {"v_c": v_in[:k]}, self.tokenizer,
                                              self.diffusion.prediction, g, output=out["output"][:k]).mean()
-            x0_hat = out["output"] if self.diffusion.prediction == "x0" else \
-                self.diffusion.x0_from_eps(out["x_t"], t, out["output"])
-            x0_hat = x0_hat * self.mask
+            x0_hat = self.diffusion.split(out["x_t"], t, out["output"])[1] * self.mask
             signal = self.diffusion.alphas_cumprod.to(self.device)[t].float()  # abar_t: see losses.py
             if cfg.lambda_adv > 0:
                 terms["adv"] = generator_adversarial_loss(self.disc, x0_hat.float(), signal)

@@ -5,9 +5,8 @@
 * **hypernetwork**: an MLP v_c -> θ trained by MSE on the same seen zoo, in the same token space,
   with the same optimiser, schedule, epochs and batch size as the generator (the proposal's
   baseline: is the diffusion model's stochastic generation worth it over direct regression?);
-* **ridge**: a linear map v_c -> θ in closed form (ridge regression on standardised text vectors,
-  its strength chosen by weight MSE on held-out seen tasks): the least a learned text -> weights
-  map should beat;
+* **ridge**: a linear map v_c -> θ in closed form (`generator/ridge.py`, where the denoiser's linear
+  text path starts from it too): the least a learned text -> weights map should beat;
 * **memorisation** (Zeng et al.'s weight_memorization baselines, 10_diffusion_vs_regression): the
   nearest seen head plus Gaussian noise, and the average of the nearest seen heads.
 """
@@ -15,7 +14,6 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -24,7 +22,7 @@ from torch import nn
 from ..core.files import CorruptArtifactError, canonical_json
 from ..core.sealed import load_sealed, save_sealed
 from ..core.tensor_cache import CacheCorruptionWarning
-from ..generator.tokenizer import WeightTokenizer
+from ..generator.tokenizers import Tokenizer
 from ..generator.trainer import TrainConfig, batch_rows, lr_factor, warmup_steps
 
 
@@ -38,50 +36,6 @@ def retrieve_heads(v_query: torch.Tensor, v_seen: torch.Tensor, theta_seen: torc
     seen task (v_seen (S, D), theta_seen (S, P)), and that task's index into the seen set (Q,)."""
     idx = nearest_tasks(v_query, v_seen)
     return theta_seen[idx], idx
-
-
-# Ridge strengths tried (on standardised text vectors), and the share of the seen tasks held out to choose one.
-RIDGE_ALPHAS = tuple(10.0 ** e for e in range(-4, 3))
-RIDGE_VALIDATION = 0.1
-
-
-@dataclass(frozen=True)
-class RidgeMap:
-    """θ = ((v_c - text_mean) / text_std) @ W + bias: W (D, P), bias (P,), chosen strength alpha."""
-
-    text_mean: torch.Tensor
-    text_std: torch.Tensor
-    W: torch.Tensor
-    bias: torch.Tensor
-    alpha: float
-
-    def __call__(self, v_c: torch.Tensor) -> torch.Tensor:
-        """Heads (B, P) for text vectors v_c (B, D)."""
-        return (((v_c.double() - self.text_mean) / self.text_std) @ self.W + self.bias).float()
-
-
-def fit_ridge(v_seen: torch.Tensor, theta_seen: torch.Tensor, alphas=RIDGE_ALPHAS,
-              validation: float = RIDGE_VALIDATION) -> RidgeMap:
-    """Ridge regression from seen text vectors (S, D) to seen heads (S, P). The strength is the one of
-    `alphas` with the least weight MSE on the last `validation` share of the seen rows when fitted on
-    the rest (the task order is random already); the map returned is refitted on all of them. Each
-    fit takes one eigendecomposition of the (D, D) Gram matrix, which serves every strength."""
-    n_val = max(1, round(validation * len(v_seen)))
-    if len(v_seen) - n_val < 2:
-        raise ValueError(f"ridge regression needs at least {n_val + 2} seen tasks, got {len(v_seen)}")
-
-    def fit(v, theta, alpha_list):
-        mean, std = v.double().mean(0), v.double().std(0).clamp_min(1e-6)
-        x = (v.double() - mean) / std
-        bias = theta.double().mean(0)
-        evals, evecs = torch.linalg.eigh(x.T @ x)
-        xty = evecs.T @ (x.T @ (theta.double() - bias))  # (D, P) in the eigenbasis
-        return [RidgeMap(mean, std, evecs @ (xty / (evals + a).unsqueeze(1)), bias, a) for a in alpha_list]
-
-    candidates = fit(v_seen[:-n_val], theta_seen[:-n_val], alphas)
-    errors = [float(((m(v_seen[-n_val:]) - theta_seen[-n_val:]) ** 2).mean()) for m in candidates]
-    best = alphas[min(range(len(alphas)), key=errors.__getitem__)]
-    return fit(v_seen, theta_seen, [best])[0]
 
 
 def noisy_heads(theta: torch.Tensor, sigma: torch.Tensor, samples: int, seed: int) -> torch.Tensor:
@@ -124,7 +78,7 @@ class HyperNetwork(nn.Module):
 
 
 def train_hypernetwork(directory: str | Path, theta_seen: torch.Tensor, v_seen: torch.Tensor,
-                       tokenizer: WeightTokenizer, cfg: TrainConfig, hidden: int = HYPERNETWORK_HIDDEN) -> HyperNetwork:
+                       tokenizer: Tokenizer, cfg: TrainConfig, hidden: int = HYPERNETWORK_HIDDEN) -> HyperNetwork:
     """Fit (or load, if `directory` holds a finished one of the same config) a hypernetwork on the
     seen zoo: heads theta_seen (S, P), text vectors v_seen (S, D). Masked MSE in token space; Adam
     at cfg.lr with cfg's warmup + cosine schedule, epochs, batch size, clipping and seed; `hidden`
@@ -164,6 +118,6 @@ def train_hypernetwork(directory: str | Path, theta_seen: torch.Tensor, v_seen: 
 
 
 @torch.no_grad()
-def hypernetwork_heads(model: HyperNetwork, v_c: torch.Tensor, tokenizer: WeightTokenizer) -> torch.Tensor:
+def hypernetwork_heads(model: HyperNetwork, v_c: torch.Tensor, tokenizer: Tokenizer) -> torch.Tensor:
     """Heads θ (B, P) predicted for text vectors v_c (B, D)."""
     return tokenizer.decode(model(v_c.float()) * tokenizer.mask)

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from .baselines import fit_ridge, retrieve_heads
+from ..generator.ridge import fit_ridge
+from .baselines import retrieve_heads
 
 if TYPE_CHECKING:  # annotations only
     from ..zoo.model_zoo import Zoo

@@ -73,7 +73,15 @@ def train_config(profile, seed: int, train_tasks: int) -> TrainConfig:
         epochs = max(1, round(profile.gen_steps / max(1, train_tasks // profile.gen_batch_size)))
     return TrainConfig(epochs=epochs, batch_size=profile.gen_batch_size, lambda_sym=profile.lambda_sym,
                        sym_batch=profile.sym_batch, lambda_adv=profile.lambda_adv, augment=profile.gen_augment,
-                       text_dropout=profile.text_dropout, checkpoint_every=profile.checkpoint_every, seed=seed)
+                       text_dropout=profile.text_dropout, min_snr=profile.min_snr,
+                       noise_draws=profile.noise_draws, checkpoint_every=profile.checkpoint_every, seed=seed)
+
+
+def compact_components(profile, train_tasks: int) -> int:
+    """Principal components of a profile's "pca" tokenizer on `train_tasks` seen heads: `gen_components`,
+    at most the T - 1 directions those heads span (a small zoo, e.g. the held-out-classes one, has
+    fewer); 0 for block tokens."""
+    return min(profile.gen_components, train_tasks - 1) if profile.tokenizer_mode == "pca" else 0
 
 
 def seen_split(zoo: Zoo, profile: Profile) -> tuple[list[int], list[int]]:
@@ -83,14 +91,16 @@ def seen_split(zoo: Zoo, profile: Profile) -> tuple[list[int], list[int]]:
 
 def generator_config(profile, zoo: Zoo, variant: str, seed: int) -> GeneratorConfig:
     """The definition of the generator a profile trains on a zoo's `variant` text vectors."""
+    train_tasks = len(seen_split(zoo, profile)[0])
     return GeneratorConfig(
         spec=zoo.spec, block_size=profile.block_size,
-        tokenizer=profile.tokenizer_mode, dit=profile.dit, diffusion_steps=profile.diffusion_steps,
+        tokenizer=profile.tokenizer_mode, components=compact_components(profile, train_tasks),
+        dit=profile.dit, text_path=profile.text_path, diffusion_steps=profile.diffusion_steps,
         schedule=profile.noise_schedule, prediction=profile.prediction, text_variant=variant,
         text_dim=zoo.task_text[f"v_c/{variant}"].shape[1], text_encoder=zoo.source.get("text_encoder"),
         backbone=zoo.source.get("backbone"), image_size=profile.image_size, dataset=zoo.source.get("dataset"),
         zoo=zoo.name, k_range=tuple(zoo.config.k_range), validation_tasks=profile.gen_validation_tasks,
-        seed=seed, train=dataclasses.asdict(train_config(profile, seed, len(seen_split(zoo, profile)[0]))))
+        seed=seed, train=dataclasses.asdict(train_config(profile, seed, train_tasks)))
 
 
 def generator_path(artifacts, profile, zoo: Zoo, variant: str, seed: int) -> Path:

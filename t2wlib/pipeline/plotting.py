@@ -173,6 +173,32 @@ def loss_curves(curves: dict[str, list[dict]], smooth: int = 20) -> plt.Figure:
     return fig
 
 
+def convergence(curves: pd.DataFrame, references: dict[str, float]) -> plt.Figure:
+    """The convergence study: validation accuracy (left) and validation L_diff (right) against the
+    training step, one line per model (curves: model, step, accuracy[, validation_loss]), the
+    reference heads' accuracies as dashed horizontal lines."""
+    fig, (acc, loss) = plt.subplots(1, 2, figsize=(13, 4.5))
+    colours = dict(zip(curves.model.unique(), sns.color_palette("tab10", curves.model.nunique())))
+    for model, part in curves.groupby("model", sort=False):
+        part = part.sort_values("step")
+        acc.plot(part.step, part.accuracy, marker="o", color=colours[model], label=model)
+        if "validation_loss" in part and part.validation_loss.notna().any():
+            loss.plot(part.step, part.validation_loss, marker="o", color=colours[model], label=model)
+    for (name, value), colour in zip(references.items(), sns.color_palette("Greys_r", len(references) + 1)):
+        acc.axhline(value, ls="--", lw=1, color=colour)
+        acc.annotate(name, (curves.step.min(), value), xytext=(2, 2), textcoords="offset points", fontsize=7,
+                     color=colour)
+    for ax in (acc, loss):
+        ax.set_xscale("log")
+        ax.set_xlabel("training steps (batch 32)")
+    acc.set_ylabel("accuracy on validation seen tasks (DDIM)")
+    loss.set_ylabel("validation L_diff (fixed t, ε draws)")
+    loss.set_yscale("log")
+    acc.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
 def denoising_trajectories(trajectories: dict[str, pd.DataFrame], trained: dict[str, pd.Series]) -> plt.Figure:
     """Figure 3: accuracy of the x0-estimate against the sampling step, one line per task, one panel
     per key (a dataset, or a dataset and a generator), two panels a row; each task's trained-head

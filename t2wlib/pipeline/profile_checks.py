@@ -48,9 +48,9 @@ def _dit_names() -> list[str]:
 
 
 def _modes() -> list[str]:
-    from ..generator.tokenizer import MODES
+    from ..generator.tokenizers import TOKENIZER_MODES
 
-    return list(MODES)
+    return list(TOKENIZER_MODES)
 
 
 def _schedules() -> list[str]:
@@ -103,12 +103,16 @@ RULES: dict[str, Rule] = {
     "dit": _choice(_dit_names),
     "block_size": _int_between(1, 65536),
     "tokenizer_mode": _choice(_modes),
+    "gen_components": _int_between(1, 65536),
+    "text_path": (lambda v: True, "true or false"),
     "diffusion_steps": _int_between(2, 100_000),
     "noise_schedule": _choice(_schedules),
     "prediction": _choice(_predictions),
     "gen_epochs": POSITIVE, "gen_steps": POSITIVE, "gen_batch_size": POSITIVE,
     "lambda_sym": _non_negative_number(), "lambda_adv": _non_negative_number(),
     "sym_batch": POSITIVE,
+    "min_snr": _non_negative_number(),
+    "noise_draws": _int_between(1, 64),
     "gen_augment": (lambda v: True, "true or false"),
     "text_dropout": (lambda v: 0 <= v < 1, "a number from 0 up to (not including) 1"),
     "gen_validation_tasks": COUNT,
@@ -117,7 +121,8 @@ RULES: dict[str, Rule] = {
     "eval_seen_tasks": POSITIVE, "trajectory_tasks": POSITIVE,
     "heldout_split_classes": COUNT, "heldout_zoo_tasks": POSITIVE,
     "heldout_seeds": _items(lambda s: SEED[0](s), "seeds from 0 to 2**32 - 1"),
-    "trajectory_stride": POSITIVE,
+    "trajectory_stride": POSITIVE, "figure3_steps": POSITIVE,
+    "figure3_dit": (lambda v: v == "" or v in _dit_names(), ""),
     "ablation_dataset": (lambda v: True, "a dataset name, or empty for the first"),
     "ablation_epochs": POSITIVE, "ablation_steps": POSITIVE,
     "ablation_seeds": _items(lambda s: SEED[0](s), "seeds from 0 to 2**32 - 1"),
@@ -150,10 +155,17 @@ def check_profile(profile) -> None:
         if not test(value):
             choices = allowed or "one of " + ", ".join(_CHOICES[field.name]())
             raise ValueError(f"profile field {field.name} = {value!r} is out of range; allowed: {choices}")
+    if profile.lambda_sym > 0 and profile.prediction == "v":
+        raise ValueError(f"profile field lambda_sym = {profile.lambda_sym} needs prediction 'eps' or 'x0' (L_sym acts "
+                         "on ε and x0 estimates); allowed with prediction 'v': lambda_sym = 0")
+    if profile.text_path and profile.prediction != "x0":
+        raise ValueError(f"profile field text_path = True needs prediction = 'x0' (the path adds a linear map of the "
+                         f"text to the x0 estimate); got prediction = {profile.prediction!r}")
     if any(t > profile.diffusion_steps for t in profile.enhancement_t):
         raise ValueError(f"profile field enhancement_t = {profile.enhancement_t!r} is out of range; allowed: diffusion "
                          f"steps from 1 to diffusion_steps = {profile.diffusion_steps}")
 
 
-_CHOICES = {"backbone": _backbones, "text_encoder": _text_encoders, "dit": _dit_names, "tokenizer_mode": _modes,
+_CHOICES = {"backbone": _backbones, "text_encoder": _text_encoders, "dit": _dit_names, "figure3_dit": _dit_names,
+            "tokenizer_mode": _modes,
             "noise_schedule": _schedules, "prediction": _predictions}

@@ -66,6 +66,11 @@ class Profile:
     dit: str = "paper"
     block_size: int = 32
     tokenizer_mode: str = "minmax"
+    # tokenizer_mode "pca" (the compact token space, generator/pca_tokenizer.py): principal components kept.
+    gen_components: int = 512
+    # A linear map v_c -> x0 tokens added to the denoiser's x0 estimate, started from ridge regression
+    # (generator/denoiser.py); x0-prediction only.
+    text_path: bool = False
     diffusion_steps: int = 1000
     noise_schedule: str = "linear"
     # eq. 9 predicts ε. The embedded zoos are tightly clustered (all heads fine-tuned from one θ0*),
@@ -81,6 +86,9 @@ class Profile:
     lambda_adv: float = 0.01
     # Samples per batch that L_sym is computed on (None = the whole batch; TrainConfig.sym_batch).
     sym_batch: int | None = None
+    # Min-SNR-γ loss weighting (0 = off; Hang et al. use γ = 5) and noise draws per text per step.
+    min_snr: float = 0.0
+    noise_draws: int = 1
     # App. A's alternative to L_sym: train on randomly permuted zoo heads (04_ablation).
     gen_augment: bool = False
     text_dropout: float = 0.0
@@ -102,6 +110,10 @@ class Profile:
     heldout_seeds: tuple[int, ...] = ()
     # Figure 3 scores the x0-estimate every this many sampling steps (and the last one).
     trajectory_stride: int = 1
+    # The step budget and DiT size of Figure 3's generator of the other prediction target (None / "":
+    # gen_steps / dit), so that ε can be shown trained to its plateau where it learns slower than x0.
+    figure3_steps: int | None = None
+    figure3_dit: str = ""
     # Ablation (04_ablation, Table 2): the dataset ("" = the first), generator epochs (None =
     # gen_epochs) and seeds (() = the profile's) every variant trains with.
     # Every variant also leaves `ablation_validation_tasks` seen tasks out of its training and is
@@ -169,9 +181,11 @@ PROFILES: dict[str, Profile] = {
         zoo_batch_size=32,
         zoo_shard_size=64,
         dit="tiny",
-        block_size=128,
-        tokenizer_mode="standard",
+        block_size=16,
+        tokenizer_mode="pca",
+        gen_components=64,
         prediction="x0",
+        text_path=True,
         gen_epochs=2,
         # The held-out-classes zoo has ~25 seen tasks on smoke: batches of 16 fit it.
         gen_batch_size=16,
@@ -214,13 +228,16 @@ PROFILES: dict[str, Profile] = {
         stage1_epochs=10,
         stage2_epochs=10,
         zoo_batch_size=32,
-        # Chosen on emoji's validation seen tasks (figures/cpu/generator_selection.md): the tiny DiT
-        # against cpu-small, blocks of 256 against 512, standardised against min-max tokens, x0 against
-        # ε-prediction, and guidance scales; where two tie, the cheaper one.
+        # Chosen on emoji's validation seen tasks by the convergence study (figures/cpu/convergence*.md):
+        # the compact token space (512 principal components in tokens of 32, each within the tiny DiT's
+        # width), x0-prediction with the linear text path, and the budget where its curve is already
+        # flat; where two tie, the cheaper one.
         dit="tiny",
-        block_size=256,
-        tokenizer_mode="standard",
+        block_size=32,
+        tokenizer_mode="pca",
+        gen_components=512,
         prediction="x0",
+        text_path=True,
         # L_diff alone, for the time budget: on emoji Table 2's validation column picks L_adv
         # (figures/cpu/loss_selection.json), which trains more slowly (Table 2's train_s).
         lambda_sym=0.0,
@@ -235,6 +252,10 @@ PROFILES: dict[str, Profile] = {
         heldout_zoo_tasks=400,
         heldout_seeds=(42,),
         trajectory_stride=10,
+        # Figure 3's ε generator: the tiny DiT does not learn ε on the compact tokens, cpu-small does
+        # (figures/cpu/convergence.md); trained to where its validation curve flattens.
+        figure3_steps=4800,
+        figure3_dit="cpu-small",
         ablation_seeds=(42,),
         # The paper's two 8-class tasks; two of 4 on a 10-class dataset (for_dataset).
         fusion_k=8,

@@ -1,0 +1,77 @@
+"""The convergence study: T2W's validation accuracy and loss against training steps, at two widths,
+x0 and ε, beside the hypernetwork and the reference heads, and the training levers one at a time
+(t2wlib/experiments/convergence.py says what each part is). Validation seen tasks only: nothing
+here looks at the unseen tasks. Writes figures/<profile>/convergence{,_levers,_plateau}.{csv,md,json}
+and convergence.png with provenance, after each model (a run cut short keeps what it finished);
+trained generators are reused and resumed.
+
+    .venv/bin/python scripts/convergence_study.py [--profile cpu] [--datasets emoji] [--set ...] [--part ...]
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pandas as pd
+from study import study_session
+
+from t2wlib.experiments import convergence as study
+from t2wlib.pipeline import plotting
+from t2wlib.pipeline.config import seen_split
+
+PARTS = ("curves", "hypernetwork", "levers")
+
+
+def main() -> None:
+    parts = PARTS
+    if "--part" in sys.argv:  # the parts to run (default: all), before study_session parses the rest
+        i = sys.argv.index("--part")
+        parts = tuple(sys.argv[i + 1].split(","))
+        del sys.argv[i:i + 2]
+    session, datasets = study_session(__doc__.split("\n")[0], "scripts/convergence_study.py")
+    run = session.dataset(datasets[0])
+    zoo, test, profile = run.zoo, run.test, run.profile
+    base = study.study_profile(profile, study.BASE, max(study.BUDGETS))
+    train_ids, val_ids = seen_split(zoo, base)
+    references = study.reference_scores(zoo, test, train_ids, val_ids, base.gen_components, base.block_size)
+    print(references, flush=True)
+    out = session.writer(base.seeds)
+    out.json({"dataset": datasets[0], "validation_tasks": len(val_ids), "training_tasks": len(train_ids),
+              "references": references}, "convergence_references")
+    curves, levers = [], []
+
+    def write():
+        if curves:
+            table = pd.DataFrame(curves)
+            out.table(table, "convergence")
+            out.table(study.plateau_table(table), "convergence_plateau")
+            out.figure(plotting.convergence(table, references), "convergence")
+        if levers:
+            out.table(pd.DataFrame(levers), "convergence_levers")
+
+    def levers_part():
+        for name, overrides in study.LEVERS.items():
+            prof = study.study_profile(profile, None if overrides is None else {**study.BASE, **overrides},
+                                       study.LEVER_STEPS)
+            row = study.generator_rows(session.artifacts, prof, zoo, test, name, (study.LEVER_STEPS,),
+                                       session.device)[-1]
+            levers.append({**row, "settings": f"{prof.tokenizer_mode} tokens, block {prof.block_size}, {prof.dit}, "
+                                              f"{prof.prediction}, text path {prof.text_path}, min-SNR {prof.min_snr},"
+                                              f" draws {prof.noise_draws}, components {prof.gen_components}"})
+            write()
+
+    def hypernetwork_part():
+        curves.extend(study.hypernetwork_rows(session.artifacts, base, zoo, test, study.BUDGETS))
+        write()
+
+    def curves_part():
+        for name, overrides in study.CURVES.items():
+            prof = study.study_profile(profile, overrides, max(study.BUDGETS))
+            curves.extend(study.generator_rows(session.artifacts, prof, zoo, test, name, study.BUDGETS, session.device))
+            write()
+
+    for part in parts:  # in the order given
+        {"levers": levers_part, "hypernetwork": hypernetwork_part, "curves": curves_part}[part]()
+
+if __name__ == "__main__":
+    main()

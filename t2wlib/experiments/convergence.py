@@ -1,0 +1,169 @@
+"""The convergence study (scripts/convergence_study.py -> figures/<profile>/convergence.*): does T2W
+learn when it is trained longer, with a token shape that can carry its weights, and which training
+levers help? Everything is scored on the zoo's *validation* seen tasks (held out of every model's
+training), never on the unseen tasks that report results, so the settings it picks are honest.
+
+Two parts:
+  * curves: T2W generators (x0 and ε, two widths) and the hypernetwork trained for the largest budget,
+    their EMA weights scored at every budget on the way (a learning curve: the learning rate at an
+    intermediate budget is that of the long run's cosine schedule, not of a run that ends there);
+  * levers: one change at a time from a base generator, each trained `LEVER_STEPS` steps and scored.
+Reference lines: the trained heads (the ceiling), ridge regression, the Universal Model, θ0* (the
+head every zoo head starts from) and the trained heads projected on the compact token space.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from ..core.files import atomic_write_text
+from ..data.features import FeatureSet
+from ..generator.from_zoo import train_generator
+from ..generator.ridge import fit_ridge
+from ..generator.t2w import T2WGenerator
+from ..generator.tokenizers import fit_tokenizer
+from ..methods.baselines import hypernetwork_heads, train_hypernetwork
+from ..pipeline.config import compact_components, generator_config, generator_path, seen_split, train_config
+from ..zoo.model_zoo import Zoo
+from .scoring import head_scores
+
+BUDGETS = (600, 2400, 9600, 18000)
+LEVER_STEPS = 2400
+# The compact token space: the seen heads' top principal components, in tokens of 32 (pca_tokenizer.py).
+COMPACT = {"tokenizer_mode": "pca", "gen_components": 512, "block_size": 32}
+BASE = {**COMPACT, "prediction": "x0", "text_path": True, "dit": "cpu-small"}
+# Generators traced over BUDGETS: each a profile override; every width here is >= its tokens' 32 values.
+CURVES = {
+    "T2W x0 + text path, h 32": {**BASE, "dit": "tiny"},
+    "T2W ε, h 32": {**COMPACT, "prediction": "eps", "text_path": False, "dit": "tiny"},
+    "T2W x0 + text path, h 128": BASE,
+    "T2W ε, h 128": {**COMPACT, "prediction": "eps", "text_path": False, "dit": "cpu-small"},
+}
+# One change from BASE each; "profile" is the profile's own generator at the lever budget.
+LEVERS = {
+    "base (compact, x0, text path, h 128)": {},
+    "profile's generator": None,
+    "no text path": {"text_path": False},
+    "v-prediction, no text path": {"prediction": "v", "text_path": False},
+    "min-SNR γ = 5": {"min_snr": 5.0},
+    "2 noise draws per text": {"noise_draws": 2},
+    "256 components": {"gen_components": 256},
+    "block tokens (standard, 256)": {"tokenizer_mode": "standard", "block_size": 256},
+}
+
+
+def study_profile(profile, overrides: dict | None, steps: int):
+    """The profile a studied model trains with: its validation tasks held out (the ablation's count),
+    `steps` steps, and the overrides (None: the profile's own generator)."""
+    base = dataclasses.replace(profile, gen_validation_tasks=profile.ablation_validation_tasks, gen_steps=steps,
+                               seeds=profile.seeds[:1])
+    return dataclasses.replace(base, **(overrides or {}))
+
+
+def reference_scores(zoo: Zoo, test: FeatureSet, train_ids: list[int], val_ids: list[int],
+                     components: int, block_size: int) -> dict[str, float]:
+    """Mean validation accuracy of the reference heads: trained, ridge (fitted on `train_ids`), the
+    Universal Model, θ0*, and the trained heads projected on a compact tokenizer of `components`."""
+    v = zoo.task_text["v_c/prompt"]
+    ridge = fit_ridge(v[train_ids], zoo.theta[train_ids])
+    compact = fit_tokenizer(zoo.theta[train_ids], zoo.spec, block_size, "pca", components)
+    heads = {"ridge": ridge(v[val_ids]), "θ0*": zoo.starts[0].expand(len(val_ids), -1),
+             f"trained, projected on {components} components": compact.decode(compact.encode(zoo.theta[val_ids]))}
+    out = {"trained (ceiling)": float(zoo.test_accuracy[val_ids].mean()),
+           "Universal": float(zoo.universal_accuracy[val_ids].mean())}
+    out.update({name: float(head_scores(zoo, theta, test, val_ids).accuracy.mean()) for name, theta in heads.items()})
+    return out
+
+
+@torch.no_grad()
+def validation_loss(gen: T2WGenerator, zoo: Zoo, val_ids: list[int], seed: int = 0) -> float:
+    """L_diff of the generator on the validation tasks, at fixed (t, ε) draws (the same for every probe)."""
+    g = torch.Generator().manual_seed(seed)
+    x0 = gen.tokenizer.encode(zoo.theta[val_ids]).float()
+    t = torch.randint(0, gen.diffusion.num_steps, (len(x0),), generator=g)
+    noise = torch.randn(x0.shape, generator=g)
+    gen.model.eval()
+    out = gen.diffusion.training_losses(gen.model, x0, t, {"v_c": zoo.task_text["v_c/prompt"][val_ids].float()},
+                                        noise=noise, mask=gen.tokenizer.mask)
+    return float(out["loss"].mean())
+
+
+def score_generator(gen: T2WGenerator, zoo: Zoo, test: FeatureSet, val_ids: list[int], ddim_steps: int,
+                    seed: int) -> dict[str, float]:
+    """Validation accuracy of DDIM samples and of the first x0-estimate (from pure noise), and the loss."""
+    theta, trajectory = gen.sample(zoo.task_text["v_c/prompt"][val_ids], steps=ddim_steps, seed=seed, record=True)
+    return {"accuracy": float(head_scores(zoo, theta, test, val_ids).accuracy.mean()),
+            "first_x0_accuracy": float(head_scores(zoo, trajectory[0][1], test, val_ids).accuracy.mean()),
+            "validation_loss": validation_loss(gen, zoo, val_ids)}
+
+
+def generator_rows(artifacts, profile, zoo: Zoo, test: FeatureSet, name: str, budgets: tuple[int, ...],
+                   device: str = "cpu") -> list[dict]:
+    """Train (or resume) one generator of `profile` to the largest budget, scoring it at each budget.
+    Each score is appended to artifacts/convergence/<generator folder>.jsonl as it is made, so that
+    a study killed mid-run and resumed keeps the scores of the budgets it had passed; `train_s` is
+    the seconds of training up to that budget (curves' records, not this process's clock)."""
+    seed = profile.seeds[0]
+    val_ids = seen_split(zoo, profile)[1]
+    directory = generator_path(artifacts, profile, zoo, "prompt", seed)
+    log = Path(artifacts) / "convergence" / f"{directory.name}.jsonl"
+    rows = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    start, done = time.perf_counter(), {r["step"] for r in rows}
+
+    def probe(step, gen, curves):
+        if step in done:
+            return
+        recent = [r["diff"] for r in curves[-100:]]
+        rows.append({"model": name, "step": step, "train_loss": sum(recent) / len(recent),
+                     "process_s": round(time.perf_counter() - start, 1),
+                     **score_generator(gen, zoo, test, val_ids, profile.ddim_steps, seed)})
+        log.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(log, "".join(json.dumps(r) + "\n" for r in rows))
+        print(rows[-1], flush=True)
+
+    definition = generator_config(profile, zoo, "prompt", seed)
+    gen, curves = train_generator(directory, zoo, definition, device, progress=False, probe_steps=budgets[:-1],
+                                  probe=probe)
+    probe(curves[-1]["step"], gen, curves)
+    return [{**r, "model": name} for r in sorted(rows, key=lambda r: r["step"])]
+
+
+def hypernetwork_rows(artifacts, profile, zoo: Zoo, test: FeatureSet, budgets: tuple[int, ...]) -> list[dict]:
+    """The hypernetwork (in the compact token space of `profile`) trained for each budget, scored on
+    the validation tasks: one run per budget (it is cheap), each with its own schedule."""
+    train_ids, val_ids = seen_split(zoo, profile)
+    v = zoo.task_text["v_c/prompt"]
+    tokenizer = fit_tokenizer(zoo.theta[train_ids], zoo.spec, profile.block_size, profile.tokenizer_mode,
+                              compact_components(profile, len(train_ids)))
+    rows = []
+    for steps in budgets:
+        cfg = train_config(dataclasses.replace(profile, gen_steps=steps), profile.seeds[0], len(train_ids))
+        start = time.perf_counter()  # (0 when loaded from an earlier run)
+        net = train_hypernetwork(artifacts / "convergence" / f"hypernetwork-{profile.tokenizer_mode}-{steps}",
+                                 zoo.theta[train_ids], v[train_ids], tokenizer, cfg)
+        theta = hypernetwork_heads(net, v[val_ids], tokenizer)
+        rows.append({"model": "hypernetwork", "step": cfg.epochs * (len(train_ids) // cfg.batch_size),
+                     "process_s": round(time.perf_counter() - start, 1),
+                     "accuracy": float(head_scores(zoo, theta, test, val_ids).accuracy.mean())})
+        print(rows[-1], flush=True)
+    return rows
+
+
+def plateau_table(curves: pd.DataFrame) -> pd.DataFrame:
+    """Per model: the best validation accuracy, the step it came at, and the gain of the last budget
+    over the one before (near 0: plateaued; > 0: still rising)."""
+    out = []
+    for model, part in curves.groupby("model", sort=False):
+        part = part.sort_values("step")
+        best = part.loc[part.accuracy.idxmax()]
+        last_gain = float(part.accuracy.iloc[-1] - part.accuracy.iloc[-2]) if len(part) > 1 else float("nan")
+        out.append({"model": model, "best_accuracy": float(best.accuracy), "best_step": int(best.step),
+                    "last_step": int(part.step.iloc[-1]), "last_accuracy": float(part.accuracy.iloc[-1]),
+                    "gain_over_previous_budget": last_gain})
+    return pd.DataFrame(out)
