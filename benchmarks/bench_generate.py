@@ -1,7 +1,10 @@
 """Generator speed and sampler quality, side by side in one run, on a trained `cpu` generator.
 
 Measures: training throughput (samples/s) of the profile's DiT with all three losses and with L_diff
-only, against the hypernetwork baseline's (the same batch; Table 1 trains one per generator); time
+only, against the hypernetwork baseline's (the same batch; Table 1 trains one per generator), the
+share of this machine's fp32 GEMM rate that the L_diff-only step reaches (its FLOPs counted by
+torch's FlopCounterMode, the GEMM rate timed on a 2048² matmul), and the wall time the profile's
+budget takes at that rate; time
 to generate 100 unseen-task heads with DDPM-1000 and DDIM at 50, 20 and 10 steps and the mean
 unseen-task accuracy of each; the latency of one head for a new class list once the model is loaded,
 and of one `t2w generate` command end to end. Prints a table and saves
@@ -29,7 +32,7 @@ from t2wlib.encoders.text import load_text_encoder
 from t2wlib.experiments import table2
 from t2wlib.experiments.scoring import generated_heads_report
 from t2wlib.generator.t2w import T2WGenerator
-from t2wlib.generator.tokenizer import WeightTokenizer
+from t2wlib.generator.tokenizers import Tokenizer
 from t2wlib.generator.trainer import TrainConfig, Trainer
 from t2wlib.methods.baselines import train_hypernetwork
 from t2wlib.pipeline import provenance
@@ -41,24 +44,53 @@ REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "benchmarks" / "results" / "bench_generate.json"
 
 
-def training_throughput(gen: T2WGenerator, zoo, lambdas: tuple[float, float], sym_batch: int | None,
-                        steps: int = 20) -> float:
-    """Samples per second of Trainer.train_step on the zoo's seen tasks (a scratch copy of the model)."""
+def scratch_trainer(gen: T2WGenerator, zoo, lambdas: tuple[float, float], sym_batch: int | None) -> Trainer:
+    """A Trainer on the zoo's seen tasks over a scratch copy of the generator's model."""
     import copy
 
     seen = zoo.tasks.ids("seen")
-    tok: WeightTokenizer = gen.tokenizer
+    tok: Tokenizer = gen.tokenizer
     cfg = TrainConfig(epochs=1, lambda_sym=lambdas[0], lambda_adv=lambdas[1], sym_batch=sym_batch)
-    trainer = Trainer(copy.deepcopy(gen.model).train(), gen.diffusion, tok, tok.encode(zoo.theta[seen]).float(),
-                      zoo.task_text["v_c/prompt"][seen], cfg, tempfile.mkdtemp())
+    return Trainer(copy.deepcopy(gen.model).train(), gen.diffusion, tok, tok.encode(zoo.theta[seen]).float(),
+                   zoo.task_text["v_c/prompt"][seen], cfg, tempfile.mkdtemp())
+
+
+def training_throughput(gen: T2WGenerator, zoo, lambdas: tuple[float, float], sym_batch: int | None,
+                        steps: int = 20) -> float:
+    """Samples per second of Trainer.train_step on the zoo's seen tasks (a scratch copy of the model)."""
+    trainer = scratch_trainer(gen, zoo, lambdas, sym_batch)
     trainer.train_step()
     start = time.perf_counter()
     for _ in range(steps):
         trainer.train_step()
-    return steps * cfg.batch_size / (time.perf_counter() - start)
+    return steps * trainer.cfg.batch_size / (time.perf_counter() - start)
 
 
-def hypernetwork_throughput(zoo, tok: WeightTokenizer) -> float:
+def step_flops(gen: T2WGenerator, zoo) -> float:
+    """FLOPs of one L_diff-only training step (forward and backward), as torch counts them."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    trainer = scratch_trainer(gen, zoo, (0.0, 0.0), None)
+    with FlopCounterMode(display=False) as counter:
+        trainer.train_step()
+    return float(counter.get_total_flops())
+
+
+def gemm_flops_per_s(n: int = 2048, repeats: int = 10) -> float:
+    """This machine's fp32 matmul rate: the best of `repeats` n x n products, in FLOP/s."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * n ** 3 / best
+
+
+def hypernetwork_throughput(zoo, tok: Tokenizer) -> float:
     """Samples per second of one epoch of train_hypernetwork on the zoo's seen tasks, writing its
     weights included (into a scratch folder), as Table 1 trains it."""
     seen = zoo.tasks.ids("seen")
@@ -93,6 +125,9 @@ def main() -> None:
     throughput = {"all losses": training_throughput(gen, zoo, (table2.SYM, table2.ADV), profile.sym_batch),
                   "L_diff only": training_throughput(gen, zoo, (0.0, 0.0), None),
                   "hypernetwork": hypernetwork_throughput(zoo, gen.tokenizer)}
+    flops, gemm = step_flops(gen, zoo), gemm_flops_per_s()
+    steps_per_s = throughput["L_diff only"] / TrainConfig(epochs=1).batch_size
+    budget = profile.gen_steps or profile.gen_epochs * (len(zoo.tasks.ids("seen")) // profile.gen_batch_size)
     samplers = {}
     for name, kwargs in (("DDPM-1000", {"sampler": "ddpm"}), ("DDIM-50", {"steps": 50}), ("DDIM-20", {"steps": 20}),
                          ("DDIM-10", {"steps": 10})):
@@ -123,12 +158,17 @@ def main() -> None:
               "dit": profile.dit, "tokens": gen.tokenizer.num_tokens, "block_size": gen.tokenizer.block_size,
               "training_samples_per_s": {k: round(v, 1) for k, v in throughput.items()},
               "dit_over_hypernetwork_speed": round(throughput["L_diff only"] / throughput["hypernetwork"], 2),
+              "train_step_gflop": round(flops / 1e9, 3), "gemm_gflop_per_s": round(gemm / 1e9, 1),
+              "fraction_of_gemm": round(flops * steps_per_s / gemm, 3),
+              "budget_steps": budget, "budget_wall_s": round(budget / steps_per_s, 1),
               "samplers": samplers, "trained_mean": round(float(zoo.test_accuracy[ids].mean()), 4),
               "one_head_after_load_s": round(one_head, 3), "t2w_generate_command_s": round(command, 2),
               "machine": provenance.machine(), "commit": provenance.git_commit(),
               "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     print(f"{args.dataset}, {args.profile} generator ({profile.dit}), {len(ids)} unseen tasks")
     print("training samples/s:", ", ".join(f"{k} {v:.1f}" for k, v in throughput.items()))
+    print(f"L_diff step: {flops / 1e9:.3f} GFLOP, {result['fraction_of_gemm']:.1%} of fp32 GEMM ({gemm / 1e9:.0f} "
+          f"GFLOP/s); the profile's {budget} steps: {result['budget_wall_s']:.0f} s")
     print(f"{'sampler':<12}{'seconds':>9}{'accuracy':>10}{'vs DDPM':>9}{'Δ acc (pt)':>12}")
     for name, s in samplers.items():
         print(f"{name:<12}{s['seconds']:>9.2f}{s['accuracy']:>10.4f}{s['speedup_vs_ddpm']:>8.1f}x{s['accuracy_minus_ddpm_pt']:>12.2f}")

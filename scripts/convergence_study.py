@@ -51,8 +51,7 @@ def main() -> None:
 
     def levers_part():
         for name, overrides in study.LEVERS.items():
-            prof = study.study_profile(profile, None if overrides is None else {**study.BASE, **overrides},
-                                       study.LEVER_STEPS)
+            prof = study.study_profile(profile, {**study.LEVER_BASE, **overrides}, study.LEVER_STEPS)
             row = study.generator_rows(session.artifacts, prof, zoo, test, name, (study.LEVER_STEPS,),
                                        session.device)[-1]
             levers.append({**row, "settings": f"{prof.tokenizer_mode} tokens, block {prof.block_size}, {prof.dit}, "

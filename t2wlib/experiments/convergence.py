@@ -45,25 +45,30 @@ CURVES = {
     "T2W x0 + text path, h 128": BASE,
     "T2W ε, h 128": {**COMPACT, "prediction": "eps", "text_path": False, "dit": "cpu-small"},
 }
-# One change from BASE each; "profile" is the profile's own generator at the lever budget.
+# One change each from LEVER_BASE, the cheaper of the two widths (the curves show them level).
+LEVER_BASE = {**BASE, "dit": "tiny"}
 LEVERS = {
-    "base (compact, x0, text path, h 128)": {},
-    "profile's generator": None,
+    "base (compact, x0, text path, h 32)": {},
+    "width 128 (cpu-small)": {"dit": "cpu-small"},
+    "block tokens, no text path (the previous cpu generator)": {"tokenizer_mode": "standard", "block_size": 256,
+                                                                "text_path": False},
     "no text path": {"text_path": False},
     "v-prediction, no text path": {"prediction": "v", "text_path": False},
     "min-SNR γ = 5": {"min_snr": 5.0},
     "2 noise draws per text": {"noise_draws": 2},
     "256 components": {"gen_components": 256},
-    "block tokens (standard, 256)": {"tokenizer_mode": "standard", "block_size": 256},
+    "1024 components": {"gen_components": 1024},
+    "block tokens (standard, 256), text path": {"tokenizer_mode": "standard", "block_size": 256},
+    "ε-prediction, width 128": {"prediction": "eps", "text_path": False, "dit": "cpu-small"},
 }
 
 
-def study_profile(profile, overrides: dict | None, steps: int):
+def study_profile(profile, overrides: dict, steps: int):
     """The profile a studied model trains with: its validation tasks held out (the ablation's count),
-    `steps` steps, and the overrides (None: the profile's own generator)."""
+    `steps` steps, and the overrides."""
     base = dataclasses.replace(profile, gen_validation_tasks=profile.ablation_validation_tasks, gen_steps=steps,
                                seeds=profile.seeds[:1])
-    return dataclasses.replace(base, **(overrides or {}))
+    return dataclasses.replace(base, **overrides)
 
 
 def reference_scores(zoo: Zoo, test: FeatureSet, train_ids: list[int], val_ids: list[int],
