@@ -19,6 +19,7 @@ from t2wlib.experiments import convergence as study
 from t2wlib.pipeline import plotting
 from t2wlib.pipeline.config import seen_split
 
+# "logged": the curves' scores logged so far, for a run whose curves were stopped short.
 PARTS = ("curves", "hypernetwork", "levers")
 
 
@@ -69,8 +70,14 @@ def main() -> None:
             curves.extend(study.generator_rows(session.artifacts, prof, zoo, test, name, study.BUDGETS, session.device))
             write()
 
+    def logged_part():  # the curves' scores made so far, without training further
+        for name, overrides in study.CURVES.items():
+            curves.extend(study.logged_rows(session.artifacts, study.study_profile(profile, overrides, max(study.BUDGETS)),
+                                            zoo, name))
+        write()
+
     for part in parts:  # in the order given
-        {"levers": levers_part, "hypernetwork": hypernetwork_part, "curves": curves_part}[part]()
+        {"levers": levers_part, "hypernetwork": hypernetwork_part, "curves": curves_part, "logged": logged_part}[part]()
 
 if __name__ == "__main__":
     main()

@@ -117,8 +117,8 @@ def generator_rows(artifacts, profile, zoo: Zoo, test: FeatureSet, name: str, bu
     seed = profile.seeds[0]
     val_ids = seen_split(zoo, profile)[1]
     directory = generator_path(artifacts, profile, zoo, "prompt", seed)
-    log = Path(artifacts) / "convergence" / f"{directory.name}.jsonl"
-    rows = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    log = score_log(artifacts, profile, zoo)
+    rows = logged_rows(artifacts, profile, zoo, name)
     start, done = time.perf_counter(), {r["step"] for r in rows}
 
     def probe(step, gen, curves):
@@ -137,6 +137,18 @@ def generator_rows(artifacts, profile, zoo: Zoo, test: FeatureSet, name: str, bu
                                   probe=probe)
     probe(curves[-1]["step"], gen, curves)
     return [{**r, "model": name} for r in sorted(rows, key=lambda r: r["step"])]
+
+
+def score_log(artifacts, profile, zoo: Zoo) -> Path:
+    """Where `generator_rows` keeps the scores of the profile's generator (first seed) on `zoo`."""
+    return Path(artifacts) / "convergence" / f"{generator_path(artifacts, profile, zoo, 'prompt', profile.seeds[0]).name}.jsonl"
+
+
+def logged_rows(artifacts, profile, zoo: Zoo, name: str) -> list[dict]:
+    """The scores `generator_rows` has logged so far for the profile's generator, without training."""
+    log = score_log(artifacts, profile, zoo)
+    rows = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return [{**r, "model": name} for r in rows]
 
 
 def hypernetwork_rows(artifacts, profile, zoo: Zoo, test: FeatureSet, budgets: tuple[int, ...]) -> list[dict]:
