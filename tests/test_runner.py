@@ -73,7 +73,8 @@ def test_cli(capsys):
     (["zoo_k=2,4", "datasets=digits"], {"zoo_k": (2, 4), "datasets": ("digits",)}),
     (['zoo_k=[3, 5]', "sym_batch=None", "lambda_sym=0", "gen_augment=true"],
      {"zoo_k": (3, 5), "sym_batch": None, "lambda_sym": 0.0, "gen_augment": True}),
-    ({"zoo_k": [3, 5], "prediction": "eps"}, {"zoo_k": (3, 5), "prediction": "eps"}),  # papermill's JSON values
+    ({"zoo_k": [3, 5], "prediction": "eps", "text_path": False},  # papermill's JSON values
+     {"zoo_k": (3, 5), "prediction": "eps", "text_path": False}),
 ])
 def test_overrides_are_typed_against_the_profile(given, expected):
     from t2wlib.pipeline.profiles import get_profile, typed_overrides
