@@ -2,7 +2,8 @@
 x0 and ε, beside the hypernetwork and the reference heads, and the training levers one at a time
 (t2wlib/experiments/convergence.py says what each part is). Validation seen tasks only: nothing
 here looks at the unseen tasks. Writes figures/<profile>/convergence{,_levers,_plateau}.{csv,md,json}
-and convergence.png with provenance, after each model (a run cut short keeps what it finished);
+and convergence.png with provenance (convergence_<dataset>* for a dataset other than the profile's
+first), after each model (a run cut short keeps what it finished);
 trained generators are reused and resumed.
 
     .venv/bin/python scripts/convergence_study.py [--profile cpu] [--datasets emoji] [--set ...] [--part ...]
@@ -17,7 +18,7 @@ from study import study_session
 
 from t2wlib.experiments import convergence as study
 from t2wlib.pipeline import plotting
-from t2wlib.pipeline.config import seen_split
+from t2wlib.pipeline.config import compact_components, seen_split
 
 # "logged": the curves' scores logged so far, for a run whose curves were stopped short.
 PARTS = ("curves", "hypernetwork", "levers")
@@ -36,28 +37,31 @@ def main() -> None:
     train_ids, val_ids = seen_split(zoo, base)
     references = study.reference_scores(zoo, test, train_ids, val_ids, base.gen_components, base.block_size)
     print(references, flush=True)
+    # The profile's first dataset writes convergence*; another one convergence_<dataset>*.
+    stem = "convergence" if datasets[0] == session.profile.datasets[0] else f"convergence_{datasets[0]}"
     out = session.writer(base.seeds)
     out.json({"dataset": datasets[0], "validation_tasks": len(val_ids), "training_tasks": len(train_ids),
-              "references": references}, "convergence_references")
+              "references": references}, f"{stem}_references")
     curves, levers = [], []
 
     def write():
         if curves:
             table = pd.DataFrame(curves)
-            out.table(table, "convergence")
-            out.table(study.plateau_table(table), "convergence_plateau")
-            out.figure(plotting.convergence(table, references), "convergence")
+            out.table(table, stem)
+            out.table(study.plateau_table(table), f"{stem}_plateau")
+            out.figure(plotting.convergence(table, references), stem)
         if levers:
-            out.table(pd.DataFrame(levers), "convergence_levers")
+            out.table(pd.DataFrame(levers), f"{stem}_levers")
 
     def levers_part():
         for name, overrides in study.LEVERS.items():
             prof = study.study_profile(profile, {**study.LEVER_BASE, **overrides}, study.LEVER_STEPS)
             row = study.generator_rows(session.artifacts, prof, zoo, test, name, (study.LEVER_STEPS,),
                                        session.device)[-1]
+            components = compact_components(prof, len(train_ids))
             levers.append({**row, "settings": f"{prof.tokenizer_mode} tokens, block {prof.block_size}, {prof.dit}, "
                                               f"{prof.prediction}, text path {prof.text_path}, min-SNR {prof.min_snr},"
-                                              f" draws {prof.noise_draws}, components {prof.gen_components}"})
+                                              f" draws {prof.noise_draws}, components {components}"})
             write()
 
     def hypernetwork_part():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import sys
 from pathlib import Path
@@ -128,11 +130,15 @@ def test_compact_generator_with_text_path_probes_resumes_and_loads(trained, tmp_
 
     zoo = trained[3]
     profile = get_profile("smoke", block_size=4, gen_epochs=3, gen_batch_size=8, tokenizer_mode="pca",
-                          gen_components=10, prediction="x0", text_path=True, min_snr=5.0, noise_draws=2,
-                          lambda_sym=0.0, lambda_adv=0.0, checkpoint_every=1000)
+                          gen_components=10, tasks_per_component=0, prediction="x0", text_path=True, min_snr=5.0,
+                          noise_draws=2, lambda_sym=0.0, lambda_adv=0.0, checkpoint_every=1000)
     cfg = generator_config(profile, zoo, "prompt", 3)
     assert (cfg.components, cfg.text_path) == (10, True)
     seen = zoo.tasks.ids("seen")
+    # the components: gen_components, at most T / tasks_per_component and T - 1; none for block tokens
+    capped = [generator_config(dataclasses.replace(profile, **change), zoo, "prompt", 3).components
+              for change in ({"tasks_per_component": len(seen) // 4}, {"gen_components": 10_000}, {"tokenizer_mode": "standard"})]
+    assert capped == [4, len(seen) - 1, 0]
     per_epoch = len(seen) // 8
     probed = []
 

@@ -98,6 +98,21 @@ def test_compact_tokens_are_unit_variance_coordinates_and_exact_on_their_span(zo
     assert residual[0] > residual[1] > residual[2]
 
 
+def test_global_scale_keeps_the_zoos_proportions_and_the_same_projection(zoo):
+    whitened, scaled = (fit_tokenizer(zoo, SPEC, 8, mode, components=20) for mode in ("pca", "pca-global"))
+    coords = scaled.encode(zoo).flatten(1)[:, :20]
+    spread = coords.std(0)
+    # one divisor for all coordinates: their variances average 1 and fall with the component's rank
+    assert abs(float(spread.pow(2).mean()) - 1) < 1e-5 and bool(torch.all(spread[:-1] >= spread[1:] - 1e-6))
+    assert float(spread[0] / spread[-1]) > 1.5  # a whitened space would make this 1
+    torch.testing.assert_close(coords, whitened.encode(zoo).flatten(1)[:, :20] * whitened.component_std / scaled.component_std)
+    torch.testing.assert_close(scaled.decode(scaled.encode(zoo)), whitened.decode(whitened.encode(zoo)), rtol=0, atol=1e-5)
+    again = tokenizer_from_state(scaled.config(), scaled.state_dict())
+    assert again.mode == "pca-global" and torch.equal(again.encode(zoo), scaled.encode(zoo))
+    with pytest.raises(ValueError, match="unknown tokenizer mode 'pca-x'; allowed: minmax, standard, pca-global, pca"):
+        tokenizer_from_state({**scaled.config(), "mode": "pca-x"}, scaled.state_dict())
+
+
 def test_compact_tokens_state_permutation_and_bad_input(zoo):
     tok = fit_tokenizer(zoo, SPEC, 8, "pca", components=49)
     again = tokenizer_from_state(tok.config(), tok.state_dict())
@@ -113,7 +128,7 @@ def test_compact_tokens_state_permutation_and_bad_input(zoo):
     torch.testing.assert_close(tok._heads(tok.permute(eps, perm, linear=True), offset=False), moved, rtol=0, atol=1e-3)
     with pytest.raises(ValueError, match="allowed: 1 to 49"):
         fit_tokenizer(zoo[:50], SPEC, 8, "pca", components=50)
-    with pytest.raises(ValueError, match="unknown tokenizer mode .* allowed: minmax, standard, pca"):
+    with pytest.raises(ValueError, match="unknown tokenizer mode .* allowed: minmax, standard, pca-global, pca"):
         fit_tokenizer(zoo, SPEC, 8, "svd")
     state = tok.state_dict()
     with pytest.raises(ValueError, match="does not fit its config"):

@@ -29,14 +29,16 @@ from ..generator.ridge import fit_ridge
 from ..generator.t2w import T2WGenerator
 from ..generator.tokenizers import fit_tokenizer
 from ..methods.baselines import hypernetwork_heads, train_hypernetwork
+from ..pipeline.profile_checks import check_profile
 from ..pipeline.config import compact_components, generator_config, generator_path, seen_split, train_config
 from ..zoo.model_zoo import Zoo
 from .scoring import head_scores
 
 BUDGETS = (600, 2400, 9600, 18000)
 LEVER_STEPS = 2400
-# The compact token space: the seen heads' top principal components, in tokens of 32 (pca_tokenizer.py).
-COMPACT = {"tokenizer_mode": "pca", "gen_components": 512, "block_size": 32}
+# The compact token space the study started from: the seen heads' top 512 principal components,
+# whitened, in tokens of 32 (pca_tokenizer.py).
+COMPACT = {"tokenizer_mode": "pca", "gen_components": 512, "tasks_per_component": 0, "block_size": 32}
 BASE = {**COMPACT, "prediction": "x0", "text_path": True, "dit": "cpu-small"}
 # Generators traced over BUDGETS: each a profile override; every width here is >= its tokens' 32 values.
 CURVES = {
@@ -60,6 +62,10 @@ LEVERS = {
     "1024 components": {"gen_components": 1024},
     "block tokens (standard, 256), text path": {"tokenizer_mode": "standard", "block_size": 256},
     "ε-prediction, width 128": {"prediction": "eps", "text_path": False, "dit": "cpu-small"},
+    "one global scale (pca-global), not whitened": {"tokenizer_mode": "pca-global"},
+    "pca-global, at most 1 component per 10 seen tasks": {"tokenizer_mode": "pca-global", "tasks_per_component": 10},
+    "pca-global, 1 per 10 seen tasks, width 128 (the cpu generator)": {"tokenizer_mode": "pca-global",
+                                                                        "tasks_per_component": 10, "dit": "cpu-small"},
 }
 
 
@@ -68,7 +74,9 @@ def study_profile(profile, overrides: dict, steps: int):
     `steps` steps, and the overrides."""
     base = dataclasses.replace(profile, gen_validation_tasks=profile.ablation_validation_tasks, gen_steps=steps,
                                seeds=profile.seeds[:1])
-    return dataclasses.replace(base, **overrides)
+    studied = dataclasses.replace(base, **overrides)
+    check_profile(studied)
+    return studied
 
 
 def reference_scores(zoo: Zoo, test: FeatureSet, train_ids: list[int], val_ids: list[int],

@@ -23,6 +23,7 @@ import pandas as pd
 
 from ..data.features import FeatureSet
 from ..generator.from_zoo import train_generator
+from ..generator.pca_tokenizer import PCA_MODES
 from ..pipeline.config import generator_config, generator_path, seen_split
 from ..pipeline.profiles import Profile
 from ..zoo.model_zoo import Zoo
@@ -49,8 +50,8 @@ BLOCK_TOKENS = 256
 
 
 def other_tokenizer(profile) -> dict:
-    """The other weight normalisation: min-max <-> standard block tokens; compact (pca) -> standard blocks."""
-    if profile.tokenizer_mode == "pca":
+    """The other weight normalisation: min-max <-> standard block tokens; compact (pca modes) -> standard blocks."""
+    if profile.tokenizer_mode in PCA_MODES:
         return {"tokenizer_mode": "standard", "block_size": BLOCK_TOKENS}
     return {"tokenizer_mode": "minmax" if profile.tokenizer_mode == "standard" else "standard"}
 
@@ -92,7 +93,7 @@ def describe(profile) -> str:
     """The settings a variant can change, in one line (Table 2's `settings` column)."""
     sym = f"λ1 {profile.lambda_sym}" + (f" on {profile.sym_batch}/batch" if profile.sym_batch and profile.lambda_sym else "")
     tokens = f"{profile.tokenizer_mode} tokens" + (f" ({profile.gen_components} components)"
-                                                   if profile.tokenizer_mode == "pca" else "")
+                                                   if profile.tokenizer_mode in PCA_MODES else "")
     return (f"{profile.dit}, {tokens}, block {profile.block_size}, {profile.noise_schedule} schedule, {sym}, "
             f"λ2 {profile.lambda_adv}" + (", permutation augmentation" if profile.gen_augment else "")
             + (", text path" if profile.text_path else ""))

@@ -1,9 +1,14 @@
 """The compact token space: the seen zoo's principal components, cut into tokens.
 
 A head θ (P,) is standardised per parameter (the "standard" tokenizer's mean and floored σ), projected
-on the top K principal directions of the seen heads, and each coordinate divided by its standard
-deviation over the seen zoo, so every target coordinate has unit variance. The K coordinates are cut
-into ceil(K / block_size) tokens of block_size, the last one zero-padded.
+on the top K principal directions of the seen heads, and scaled, in one of two modes:
+  * "pca-global": every coordinate divided by one scale, the root mean square of the K coordinates'
+    standard deviations over the seen zoo, so the coordinates average unit variance and keep the
+    zoo's proportions (the leading directions large, the trailing ones small);
+  * "pca": each coordinate divided by its own standard deviation (whitened), so every one has unit
+    variance and the denoiser's loss weighs the trailing directions, mostly the zoo's task-to-task
+    noise on a small zoo, as much as the leading ones.
+The K coordinates are cut into ceil(K / block_size) tokens of block_size, the last one zero-padded.
 
 Why: the heads' task-to-task variation lives in far fewer directions than P; block tokens spend most of
 a denoiser's parameters on per-block input and output maps (N x s x h) for directions the zoo never
@@ -24,20 +29,23 @@ import torch
 from ..heads.adapter import HeadSpec, permute_hidden
 from .tokenizer import floored_std
 
-PCA_MODE = "pca"
+WHITENED_MODE = "pca"
+GLOBAL_MODE = "pca-global"
+PCA_MODES = (GLOBAL_MODE, WHITENED_MODE)
 
 
 @dataclass
 class PrincipalTokenizer:
-    """Fitted compact tokenizer: x_token = ((θ - mean) / std) @ basis.T / component_std, in tokens."""
+    """Fitted compact tokenizer: x_token = ((θ - mean) / std) @ basis.T / component_std, in tokens
+    (component_std is one value repeated in "pca-global" mode)."""
 
     spec: HeadSpec
     block_size: int
     mean: torch.Tensor  # (P,) float64
     std: torch.Tensor  # (P,) float64, > 0
     basis: torch.Tensor  # (K, P) float32, orthonormal rows: the principal directions, largest first
-    component_std: torch.Tensor  # (K,) float64, > 0
-    mode: str = PCA_MODE
+    component_std: torch.Tensor  # (K,) float64, > 0: the coordinates' divisors
+    mode: str = GLOBAL_MODE
 
     @property
     def components(self) -> int:
@@ -53,14 +61,17 @@ class PrincipalTokenizer:
         return (torch.arange(self.num_tokens * self.block_size) < self.components).view(self.num_tokens, self.block_size)
 
     @classmethod
-    def fit(cls, theta: torch.Tensor, spec: HeadSpec, block_size: int, components: int) -> PrincipalTokenizer:
-        """Statistics and directions from θ (T, P), the seen zoo. The directions come from the
+    def fit(cls, theta: torch.Tensor, spec: HeadSpec, block_size: int, components: int,
+            mode: str = GLOBAL_MODE) -> PrincipalTokenizer:
+        """Statistics and directions from θ (T, P), the seen zoo, scaled as `mode` says. The directions come from the
         eigendecomposition of the (T, T) Gram matrix of the standardised heads, which for T << P
         costs a fraction of an SVD of the (T, P) matrix."""
         if theta.ndim != 2 or theta.shape[1] != spec.num_params or theta.shape[0] < 2:
             raise ValueError(f"fit needs θ of shape (T >= 2, {spec.num_params}), got {tuple(theta.shape)}")
         if block_size < 1:
             raise ValueError(f"block_size must be positive, got {block_size}")
+        if mode not in PCA_MODES:
+            raise ValueError(f"unknown principal-component mode {mode!r}; allowed: {', '.join(PCA_MODES)}")
         rank = min(theta.shape[0] - 1, spec.num_params)
         if not 1 <= components <= rank:
             raise ValueError(f"{components} principal components asked for; allowed: 1 to {rank} "
@@ -71,8 +82,10 @@ class PrincipalTokenizer:
         evals, evecs = evals.flip(0)[:components].clamp_min(1e-12), evecs.flip(1)[:, :components]
         singular = evals.sqrt()  # (K,)
         basis = (evecs.T @ x) / singular.unsqueeze(1)  # (K, P), orthonormal rows
-        component_std = singular / (len(theta) - 1) ** 0.5
-        return cls(spec, block_size, mean, std, basis.float().contiguous(), component_std)
+        component_std = singular / (len(theta) - 1) ** 0.5  # (K,): each coordinate's σ over the zoo
+        if mode == GLOBAL_MODE:
+            component_std = component_std.pow(2).mean().sqrt().expand(components).clone()
+        return cls(spec, block_size, mean, std, basis.float().contiguous(), component_std, mode)
 
     def _coordinates(self, theta: torch.Tensor, offset: bool = True) -> torch.Tensor:
         """(..., P) -> unit-variance coordinates (..., K), float64."""
@@ -112,8 +125,10 @@ class PrincipalTokenizer:
 
     @classmethod
     def from_state(cls, config: dict, state: dict[str, torch.Tensor]) -> PrincipalTokenizer:
+        if config["mode"] not in PCA_MODES:
+            raise ValueError(f"unknown principal-component mode {config['mode']!r}; allowed: {', '.join(PCA_MODES)}")
         tok = cls(HeadSpec.from_json(config["spec"]), config["block_size"], state["mean"].double(),
-                  state["std"].double(), state["basis"].float(), state["component_std"].double())
+                  state["std"].double(), state["basis"].float(), state["component_std"].double(), config["mode"])
         expected = (config["components"], tok.spec.num_params)
         if tuple(tok.basis.shape) != expected or tok.mean.shape != tok.std.shape or len(tok.component_std) != expected[0]:
             raise ValueError(f"PCA tokenizer state does not fit its config: basis {tuple(tok.basis.shape)}, "

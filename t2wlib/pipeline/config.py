@@ -21,6 +21,7 @@ from ..data.image_split import ImageSplit
 from ..data.subtasks import sample_tasks
 from ..encoders.backbones import Backbone
 from ..generator.from_zoo import training_tasks
+from ..generator.pca_tokenizer import PCA_MODES
 from ..generator.t2w import GeneratorConfig
 from ..generator.trainer import TrainConfig
 from ..heads.training import HeadTrainConfig
@@ -78,10 +79,13 @@ def train_config(profile, seed: int, train_tasks: int) -> TrainConfig:
 
 
 def compact_components(profile, train_tasks: int) -> int:
-    """Principal components of a profile's "pca" tokenizer on `train_tasks` seen heads: `gen_components`,
-    at most the T - 1 directions those heads span (a small zoo, e.g. the held-out-classes one, has
-    fewer); 0 for block tokens."""
-    return min(profile.gen_components, train_tasks - 1) if profile.tokenizer_mode == "pca" else 0
+    """Principal components of a profile's compact tokenizer on `train_tasks` (T) seen heads:
+    `gen_components`, at most T / `tasks_per_component` when that is set, and at most the T - 1
+    directions those heads span (a small zoo, e.g. the held-out-classes one, has fewer); 0 for block tokens."""
+    if profile.tokenizer_mode not in PCA_MODES:
+        return 0
+    cap = train_tasks // profile.tasks_per_component if profile.tasks_per_component else train_tasks
+    return max(1, min(profile.gen_components, cap, train_tasks - 1))
 
 
 def seen_split(zoo: Zoo, profile: Profile) -> tuple[list[int], list[int]]:

@@ -104,6 +104,7 @@ RULES: dict[str, Rule] = {
     "block_size": _int_between(1, 65536),
     "tokenizer_mode": _choice(_modes),
     "gen_components": _int_between(1, 65536),
+    "tasks_per_component": _int_between(0, 65536),
     "text_path": (lambda v: True, "true or false"),
     "diffusion_steps": _int_between(2, 100_000),
     "noise_schedule": _choice(_schedules),

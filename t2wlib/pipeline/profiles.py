@@ -66,8 +66,11 @@ class Profile:
     dit: str = "paper"
     block_size: int = 32
     tokenizer_mode: str = "minmax"
-    # tokenizer_mode "pca" (the compact token space, generator/pca_tokenizer.py): principal components kept.
+    # tokenizer_mode "pca-global" or "pca" (the compact token space, generator/pca_tokenizer.py): principal
+    # components kept, at most the seen tasks / tasks_per_component (0: no such cap), since beyond about
+    # that many directions a small zoo's trailing ones hold its task-to-task noise.
     gen_components: int = 512
+    tasks_per_component: int = 0
     # A linear map v_c -> x0 tokens added to the denoiser's x0 estimate, started from ridge regression
     # (generator/denoiser.py); x0-prediction only.
     text_path: bool = False
@@ -182,8 +185,9 @@ PROFILES: dict[str, Profile] = {
         zoo_shard_size=64,
         dit="tiny",
         block_size=16,
-        tokenizer_mode="pca",
+        tokenizer_mode="pca-global",
         gen_components=64,
+        tasks_per_component=10,
         prediction="x0",
         text_path=True,
         gen_epochs=2,
@@ -228,14 +232,16 @@ PROFILES: dict[str, Profile] = {
         stage1_epochs=10,
         stage2_epochs=10,
         zoo_batch_size=32,
-        # Chosen on emoji's validation seen tasks by the convergence study (figures/cpu/convergence*.md):
-        # the compact token space (512 principal components in tokens of 32, each within the tiny DiT's
-        # width), x0-prediction with the linear text path, and the budget where its curve is already
-        # flat; where two tie, the cheaper one.
-        dit="tiny",
+        # Chosen on the validation seen tasks of both datasets by the convergence study
+        # (figures/cpu/convergence*.md): the compact token space (principal components under one
+        # global scale, at most one per 10 seen tasks: ~310 on emoji, ~71 on Fashion-MNIST, in tokens
+        # of 32 within the DiT's width 128), x0-prediction with the linear text path, and the budget
+        # where its curve is already flat.
+        dit="cpu-small",
         block_size=32,
-        tokenizer_mode="pca",
+        tokenizer_mode="pca-global",
         gen_components=512,
+        tasks_per_component=10,
         prediction="x0",
         text_path=True,
         # L_diff alone, for the time budget: on emoji Table 2's validation column picks L_adv
