@@ -21,7 +21,7 @@ from t2wlib.pipeline import plotting
 from t2wlib.pipeline.config import compact_components, seen_split
 
 # "logged": the curves' scores logged so far, for a run whose curves were stopped short.
-PARTS = ("curves", "hypernetwork", "levers")
+PARTS = ("curves", "hypernetwork", "task-loss", "levers")
 
 
 def main() -> None:
@@ -57,15 +57,20 @@ def main() -> None:
         for name, overrides in study.LEVERS.items():
             prof = study.study_profile(profile, {**study.LEVER_BASE, **overrides}, study.LEVER_STEPS)
             row = study.generator_rows(session.artifacts, prof, zoo, test, name, (study.LEVER_STEPS,),
-                                       session.device)[-1]
+                                       session.device, run.train)[-1]
             components = compact_components(prof, len(train_ids))
             levers.append({**row, "settings": f"{prof.tokenizer_mode} tokens, block {prof.block_size}, {prof.dit}, "
                                               f"{prof.prediction}, text path {prof.text_path}, min-SNR {prof.min_snr},"
-                                              f" draws {prof.noise_draws}, components {components}"})
+                                              f" draws {prof.noise_draws}, components {components}, "
+                                              f"task loss {prof.lambda_task:g}"})
             write()
 
     def hypernetwork_part():
         curves.extend(study.hypernetwork_rows(session.artifacts, base, zoo, test, study.BUDGETS))
+        write()
+
+    def task_loss_part():  # the hypernetwork trained through the task loss as well
+        curves.extend(study.hypernetwork_rows(session.artifacts, base, zoo, test, study.BUDGETS, run.train))
         write()
 
     def curves_part():
@@ -81,7 +86,8 @@ def main() -> None:
         write()
 
     for part in parts:  # in the order given
-        {"levers": levers_part, "hypernetwork": hypernetwork_part, "curves": curves_part, "logged": logged_part}[part]()
+        {"levers": levers_part, "hypernetwork": hypernetwork_part, "task-loss": task_loss_part, "curves": curves_part,
+         "logged": logged_part}[part]()
 
 if __name__ == "__main__":
     main()

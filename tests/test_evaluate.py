@@ -16,7 +16,7 @@ from t2wlib.generator import ridge
 from t2wlib.generator.from_zoo import train_generator
 from t2wlib.generator.tokenizer import WeightTokenizer
 from t2wlib.generator.trainer import TrainConfig
-from t2wlib.heads.adapter import head_logits, permute_hidden
+from t2wlib.heads.adapter import head_logits, permute_hidden, task_loss
 from t2wlib.methods import baselines, registry
 from t2wlib.pipeline.config import generator_config
 from t2wlib.pipeline.profiles import get_profile
@@ -130,6 +130,30 @@ def test_hypernetwork_fits_its_training_heads_and_resumes(setup, tmp_path):
     # Another width is another model: its definition differs, so the stored one is not loaded for it.
     small = baselines.train_hypernetwork(tmp_path, zoo.theta[seen], v, tok, dataclasses.replace(cfg, epochs=1), hidden=8)
     assert small.net[0].out_features == 8 and net.net[0].out_features == baselines.HYPERNETWORK_HIDDEN
+
+
+def test_hypernetwork_through_the_task_loss_is_its_own_model(setup, tmp_path):
+    from t2wlib.generator.from_zoo import task_loss_term
+
+    _, zoo, _ = setup
+    train = zoo_job.synthetic_data()[0]
+    seen = zoo.tasks.ids("seen")
+    tok = WeightTokenizer.fit(zoo.theta[seen], zoo.spec, 8)
+    v = zoo.task_text["v_c/prompt"][seen]
+    cfg = TrainConfig(epochs=20, batch_size=8, lr=3e-3, grad_clip=1.0, seed=0)
+    plain = baselines.train_hypernetwork(tmp_path, zoo.theta[seen], v, tok, cfg)
+    term = task_loss_term(zoo, train, seen)
+    assert torch.equal(term.task_classes, zoo.tasks.padded(seen))
+    with_task = dataclasses.replace(cfg, lambda_task=1.0)
+    net = baselines.train_hypernetwork(tmp_path, zoo.theta[seen], v, tok, with_task, task_loss=term)
+    heads, plain_heads = (baselines.hypernetwork_heads(n, v, tok) for n in (net, plain))
+    assert not torch.equal(heads, plain_heads)  # trained anew under the other objective, not loaded
+    mean_loss = [float(task_loss(h, train.X, train.y, term.class_emb, term.task_classes, zoo.spec).mean())
+                 for h in (heads, plain_heads)]
+    assert mean_loss[0] < mean_loss[1]  # the task loss is what it lowers
+    for bad in (None, dataclasses.replace(term, task_classes=term.task_classes[:2])):
+        with pytest.raises(ValueError, match="lambda_task = 1.0 needs a task loss with the classes of each of the"):
+            baselines.train_hypernetwork(tmp_path, zoo.theta[seen], v, tok, with_task, task_loss=bad)
 
 
 def test_ridge_recovers_a_linear_map_and_shrinks_on_noise():

@@ -131,7 +131,8 @@ def test_compact_generator_with_text_path_probes_resumes_and_loads(trained, tmp_
     zoo = trained[3]
     profile = get_profile("smoke", block_size=4, gen_epochs=3, gen_batch_size=8, tokenizer_mode="pca",
                           gen_components=10, tasks_per_component=0, prediction="x0", text_path=True, min_snr=5.0,
-                          noise_draws=2, lambda_sym=0.0, lambda_adv=0.0, checkpoint_every=1000)
+                          noise_draws=2, lambda_sym=0.0, lambda_adv=0.0, lambda_task=1.0, checkpoint_every=1000)
+    features = zoo_job.synthetic_data()[0]  # the zoo's training features, for the task loss
     cfg = generator_config(profile, zoo, "prompt", 3)
     assert (cfg.components, cfg.text_path) == (10, True)
     seen = zoo.tasks.ids("seen")
@@ -145,9 +146,13 @@ def test_compact_generator_with_text_path_probes_resumes_and_loads(trained, tmp_
     def probe(step, generator, curves):
         probed.append((step, len(curves), generator.sample(zoo.task_text["v_c/prompt"][:2], steps=3).shape))
 
-    gen, curves = train_generator(tmp_path / "a", zoo, cfg, progress=False, probe_steps=(per_epoch, 10_000), probe=probe)
+    with pytest.raises(ValueError, match="lambda_task = 1.0 needs the zoo's training features"):
+        train_generator(tmp_path / "a", zoo, cfg, progress=False)
+    gen, curves = train_generator(tmp_path / "a", zoo, cfg, progress=False, probe_steps=(per_epoch, 10_000), probe=probe,
+                                  train_features=features)
     assert probed == [(per_epoch, per_epoch, (2, zoo.spec.num_params))]  # steps beyond the run are not probed
     assert len(curves) == 3 * per_epoch and gen.tokenizer.mode == "pca" and gen.tokenizer.num_tokens == 3
+    assert all(0 < r["task"] < float("inf") for r in curves)  # the task loss is a term of every step
     loaded = T2WGenerator.load(tmp_path / "a")
     v = zoo.task_text["v_c/prompt"][seen[:4]]
     assert torch.equal(loaded.sample(v, steps=5, seed=1), gen.sample(v, steps=5, seed=1))
@@ -156,11 +161,11 @@ def test_compact_generator_with_text_path_probes_resumes_and_loads(trained, tmp_
     sample = gen.sample(v, steps=5, seed=1)
     assert float(((sample - ridge) ** 2).mean()) < 0.5 * float(((sample - zoo.theta[seen].mean(0)) ** 2).mean())
     # interrupted after the probe (its checkpoint), resumed: the same bits as the uninterrupted run
-    train_generator(tmp_path / "b", zoo, cfg, progress=False, probe_steps=(per_epoch,))  # checkpoints there
+    train_generator(tmp_path / "b", zoo, cfg, progress=False, probe_steps=(per_epoch,), train_features=features)
     for path in checkpoint_files(tmp_path / "b")[:1]:
         path.unlink()  # back to the probe's checkpoint
     (tmp_path / "b" / "ema.safetensors").unlink()
-    resumed, _ = train_generator(tmp_path / "b", zoo, cfg, progress=False)
+    resumed, _ = train_generator(tmp_path / "b", zoo, cfg, progress=False, train_features=features)
     for (k, a), b in zip(gen.model.state_dict().items(), resumed.model.state_dict().values()):
         assert torch.equal(a, b), k
 
@@ -170,6 +175,7 @@ def test_compact_generator_with_text_path_probes_resumes_and_loads(trained, tmp_
     ({"prediction": "v", "lambda_sym": 0.1}, "lambda_sym = 0.1 needs prediction 'eps' or 'x0'"),
     ({"min_snr": -1.0}, "min_snr = -1.0 is out of range"),
     ({"noise_draws": 0}, "noise_draws = 0 is out of range"),
+    ({"lambda_task": -1.0}, "lambda_task = -1.0 is out of range"),
     ({"gen_components": 0}, "gen_components = 0 is out of range"),
     ({"tokenizer_mode": "svd"}, "allowed: one of minmax, standard, pca"),
 ])

@@ -11,6 +11,7 @@ from t2wlib.heads.adapter import (
     flatten,
     head_logits,
     permute_hidden,
+    sampled_task_loss,
     task_accuracy,
     task_loss,
     task_membership,
@@ -113,6 +114,29 @@ def test_rows_form_equals_explicit_per_head_batches(monkeypatch, dense_threshold
     X, e = torch.randn(20, 12, generator=g, dtype=torch.float64), torch.randn(3, 4, 7, generator=g, dtype=torch.float64)
     rows = torch.randint(0, 20, (3, 5), generator=g)
     torch.testing.assert_close(head_logits(theta, X, e, SPEC, rows=rows), head_logits(theta, X[rows], e, SPEC))
+
+
+def test_sampled_task_loss_draws_from_each_task_and_carries_gradients():
+    g = torch.Generator().manual_seed(6)
+    C, N = 6, 600
+    x, y = torch.randn(N, 12, generator=g), torch.arange(N) % C
+    class_emb = torch.nn.functional.normalize(torch.randn(C, 7, generator=g), dim=-1)
+    tasks = torch.tensor([[0, 1, -1], [2, 3, 4]])
+    theta = _theta(2, seed=7).float().requires_grad_()
+    loss = sampled_task_loss(theta, x, y, class_emb, tasks, SPEC, 4000, torch.Generator().manual_seed(0))
+    loss.backward()
+    assert theta.grad is not None and bool(theta.grad.abs().sum(1).gt(0).all())  # every head gets a gradient
+    # with many draws it is the class-balanced cross-entropy over both tasks (classes drawn uniformly)
+    per_class = []
+    for i, row in enumerate(tasks):
+        classes = row[row >= 0]
+        keep = torch.isin(y, classes)
+        logits = CLIPAdapter.from_flat(theta[i].detach(), SPEC).logits(x[keep], class_emb[classes])
+        nll = torch.nn.functional.cross_entropy(logits, torch.searchsorted(classes, y[keep]), reduction="none")
+        per_class.append(torch.stack([nll[y[keep] == c].mean() for c in classes]).mean())
+    assert float(loss) == pytest.approx(float(torch.stack(per_class).mean()), rel=0.05)
+    with pytest.raises(ValueError, match="a task class has no sample"):
+        sampled_task_loss(theta, x[y != 4], y[y != 4], class_emb, tasks, SPEC, 8, torch.Generator())
 
 
 def test_task_loss_equals_per_task_cross_entropy():

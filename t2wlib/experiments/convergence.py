@@ -24,7 +24,7 @@ import torch
 
 from ..core.files import atomic_write_text
 from ..data.features import FeatureSet
-from ..generator.from_zoo import train_generator
+from ..generator.from_zoo import task_loss_term, train_generator
 from ..generator.ridge import fit_ridge
 from ..generator.t2w import T2WGenerator
 from ..generator.tokenizers import fit_tokenizer
@@ -47,6 +47,8 @@ CURVES = {
     "T2W x0 + text path, h 128": BASE,
     "T2W ε, h 128": {**COMPACT, "prediction": "eps", "text_path": False, "dit": "cpu-small"},
 }
+# Weight of the task loss where a model trains through it (its cross-entropy is about the size of L_diff).
+TASK_LOSS_WEIGHT = 1.0
 # One change each from LEVER_BASE, the cheaper of the two widths (the curves show them level).
 LEVER_BASE = {**BASE, "dit": "tiny"}
 LEVERS = {
@@ -62,6 +64,7 @@ LEVERS = {
     "1024 components": {"gen_components": 1024},
     "block tokens (standard, 256), text path": {"tokenizer_mode": "standard", "block_size": 256},
     "ε-prediction, width 128": {"prediction": "eps", "text_path": False, "dit": "cpu-small"},
+    f"task loss on the x0 estimate (λ = {TASK_LOSS_WEIGHT:g})": {"lambda_task": TASK_LOSS_WEIGHT},
     "one global scale (pca-global), not whitened": {"tokenizer_mode": "pca-global"},
     "pca-global, at most 1 component per 10 seen tasks": {"tokenizer_mode": "pca-global", "tasks_per_component": 10},
     "pca-global, 1 per 10 seen tasks, width 128 (the cpu generator)": {"tokenizer_mode": "pca-global",
@@ -117,11 +120,12 @@ def score_generator(gen: T2WGenerator, zoo: Zoo, test: FeatureSet, val_ids: list
 
 
 def generator_rows(artifacts, profile, zoo: Zoo, test: FeatureSet, name: str, budgets: tuple[int, ...],
-                   device: str = "cpu") -> list[dict]:
+                   device: str = "cpu", train: FeatureSet | None = None) -> list[dict]:
     """Train (or resume) one generator of `profile` to the largest budget, scoring it at each budget.
     Each score is appended to artifacts/convergence/<generator folder>.jsonl as it is made, so that
     a study killed mid-run and resumed keeps the scores of the budgets it had passed; `train_s` is
-    the seconds of training up to that budget (curves' records, not this process's clock)."""
+    the seconds of training up to that budget (curves' records, not this process's clock). `train`:
+    the zoo's training features, which a profile with a task loss needs."""
     seed = profile.seeds[0]
     val_ids = seen_split(zoo, profile)[1]
     directory = generator_path(artifacts, profile, zoo, "prompt", seed)
@@ -142,7 +146,7 @@ def generator_rows(artifacts, profile, zoo: Zoo, test: FeatureSet, name: str, bu
 
     definition = generator_config(profile, zoo, "prompt", seed)
     gen, curves = train_generator(directory, zoo, definition, device, progress=False, probe_steps=budgets[:-1],
-                                  probe=probe)
+                                  probe=probe, train_features=train)
     probe(curves[-1]["step"], gen, curves)
     return [{**r, "model": name} for r in sorted(rows, key=lambda r: r["step"])]
 
@@ -159,21 +163,27 @@ def logged_rows(artifacts, profile, zoo: Zoo, name: str) -> list[dict]:
     return [{**r, "model": name} for r in rows]
 
 
-def hypernetwork_rows(artifacts, profile, zoo: Zoo, test: FeatureSet, budgets: tuple[int, ...]) -> list[dict]:
+def hypernetwork_rows(artifacts, profile, zoo: Zoo, test: FeatureSet, budgets: tuple[int, ...],
+                      train: FeatureSet | None = None) -> list[dict]:
     """The hypernetwork (in the compact token space of `profile`) trained for each budget, scored on
-    the validation tasks: one run per budget (it is cheap), each with its own schedule."""
+    the validation tasks: one run per budget (it is cheap), each with its own schedule. Given the
+    zoo's training features `train`, it trains through the task loss as well (`task_loss_term`)."""
     train_ids, val_ids = seen_split(zoo, profile)
     v = zoo.task_text["v_c/prompt"]
     tokenizer = fit_tokenizer(zoo.theta[train_ids], zoo.spec, profile.block_size, profile.tokenizer_mode,
                               compact_components(profile, len(train_ids)))
+    term = None if train is None else task_loss_term(zoo, train, train_ids)
+    name, folder = ("hypernetwork", "hypernetwork") if term is None else ("hypernetwork + task loss", "task-loss")
+    weight = 0.0 if term is None else TASK_LOSS_WEIGHT
     rows = []
     for steps in budgets:
-        cfg = train_config(dataclasses.replace(profile, gen_steps=steps), profile.seeds[0], len(train_ids))
+        cfg = train_config(dataclasses.replace(profile, gen_steps=steps, lambda_task=weight), profile.seeds[0],
+                           len(train_ids))
         start = time.perf_counter()  # (0 when loaded from an earlier run)
-        net = train_hypernetwork(artifacts / "convergence" / f"hypernetwork-{profile.tokenizer_mode}-{steps}",
-                                 zoo.theta[train_ids], v[train_ids], tokenizer, cfg)
+        net = train_hypernetwork(artifacts / "convergence" / f"{folder}-{profile.tokenizer_mode}-{steps}",
+                                 zoo.theta[train_ids], v[train_ids], tokenizer, cfg, task_loss=term)
         theta = hypernetwork_heads(net, v[val_ids], tokenizer)
-        rows.append({"model": "hypernetwork", "step": cfg.epochs * (len(train_ids) // cfg.batch_size),
+        rows.append({"model": name, "step": cfg.epochs * (len(train_ids) // cfg.batch_size),
                      "process_s": round(time.perf_counter() - start, 1),
                      "accuracy": float(head_scores(zoo, theta, test, val_ids).accuracy.mean())})
         print(rows[-1], flush=True)

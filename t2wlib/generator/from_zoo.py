@@ -16,6 +16,7 @@ import torch
 
 from ..core.files import atomic_write_text, write_json_once
 from ..core.sealed import save_sealed
+from ..heads.adapter import TaskLossTerm
 from .denoisers import build_denoiser
 from .t2w import CURVES_FILE, EMA_FILE, GENERATOR_FILE, TOKENIZER_FILE, GeneratorConfig, T2WGenerator
 from .ridge import fit_ridge
@@ -23,6 +24,7 @@ from .tokenizers import fit_tokenizer
 from .trainer import TrainConfig, Trainer
 
 if TYPE_CHECKING:  # annotations only
+    from ..data.features import FeatureSet
     from ..zoo.model_zoo import Zoo
 
 
@@ -37,15 +39,23 @@ def training_tasks(zoo: Zoo, validation_tasks: int, batch_size: int) -> tuple[li
     return seen[:len(seen) - n], seen[len(seen) - n:]
 
 
+def task_loss_term(zoo: Zoo, train: FeatureSet, task_ids: list[int], text_variant: str = "prompt") -> TaskLossTerm:
+    """The task loss for heads of the seen tasks `task_ids`: their cross-entropy on the zoo's training
+    features `train` (the samples the zoo's own heads were fitted on), against the variant's class embeddings."""
+    return TaskLossTerm(zoo.spec, train.X, train.y, zoo.task_text[f"class_emb/{text_variant}"], zoo.tasks.padded(task_ids))
+
+
 def train_generator(directory: str | Path, zoo: Zoo, cfg: GeneratorConfig, device: str = "cpu",
                     progress: bool = True, probe_steps: tuple[int, ...] = (),
-                    probe: Callable[[int, T2WGenerator, list[dict]], None] | None = None) -> tuple[T2WGenerator, list[dict]]:
+                    probe: Callable[[int, T2WGenerator, list[dict]], None] | None = None,
+                    train_features: FeatureSet | None = None) -> tuple[T2WGenerator, list[dict]]:
     """Fit the tokenizer on the zoo's seen tasks (less the validation tasks, `training_tasks`), train
     (or resume) the denoiser on them, export the EMA weights and the loss curve, and return the
     generator with its loss curves. Killed at any point, a rerun resumes to the same bits (trainer.py).
 
     `probe(step, generator, curves)` is called with the EMA weights and the loss records as they are
-    after each of `probe_steps` still ahead of the run (a convergence study's learning curve); it does not change the training."""
+    after each of `probe_steps` still ahead of the run (a convergence study's learning curve); it does not change the training.
+    A definition with a task loss (`lambda_task` > 0) needs the zoo's training features, `train_features`."""
     directory = Path(directory)
     train = TrainConfig(**cfg.train)
     seen = training_tasks(zoo, cfg.validation_tasks, train.batch_size)[0]
@@ -65,7 +75,10 @@ def train_generator(directory: str | Path, zoo: Zoo, cfg: GeneratorConfig, devic
     x0 = tokenizer.encode(zoo.theta[seen]).float()  # (T, N, s)
     if cfg.text_path:  # ridge on the flat tokens; a resumed run overwrites it with the checkpoint's
         model.init_text_path(fit_ridge(v_c, (x0 * tokenizer.mask).flatten(1)))
-    trainer = Trainer(model, cfg.diffusion(), tokenizer, x0, v_c, train, directory, device)
+    if train.lambda_task > 0 and train_features is None:
+        raise ValueError(f"the generator's lambda_task = {train.lambda_task} needs the zoo's training features")
+    task_loss = None if train_features is None else task_loss_term(zoo, train_features, seen, cfg.text_variant)
+    trainer = Trainer(model, cfg.diffusion(), tokenizer, x0, v_c, train, directory, device, task_loss)
     trainer.load_checkpoint()  # where a resumed run stands, so that only the probes ahead of it run
     for stop in sorted(s for s in set(probe_steps) if trainer.step < s < trainer.total_steps):
         trainer.fit(max_steps=stop - trainer.step, progress=progress)

@@ -33,6 +33,7 @@ from ..core.sealed import load_sealed, save_sealed
 from ..core.tensor_cache import CacheCorruptionWarning
 from .diffusion import GaussianDiffusion
 from .losses import Discriminator, discriminator_loss, generator_adversarial_loss, permutation_augment, symmetry_loss
+from ..heads.adapter import TaskLossTerm
 from .tokenizers import Tokenizer
 
 
@@ -56,6 +57,8 @@ class TrainConfig:
     text_dropout: float = 0.0  # > 0 enables classifier-free guidance
     min_snr: float = 0.0  # γ of min-SNR-γ loss weighting (GaussianDiffusion.min_snr_weight); 0 = off
     noise_draws: int = 1  # (t, noise) draws per task per step: the batch is repeated this many times
+    # Weight of the task loss on the decoded x0 estimate (heads.adapter.TaskLossTerm); 0 = off.
+    lambda_task: float = 0.0
     ema_decay: float = 0.999
     checkpoint_every: int = 500  # steps
     seed: int = 42
@@ -87,10 +90,14 @@ class Trainer:
 
     def __init__(self, model: torch.nn.Module, diffusion: GaussianDiffusion, tokenizer: Tokenizer,
                  x0: torch.Tensor, v_c: torch.Tensor, cfg: TrainConfig, directory: str | Path,
-                 device: str = "cpu"):
+                 device: str = "cpu", task_loss: TaskLossTerm | None = None):
         if len(x0) != len(v_c) or len(x0) < cfg.batch_size:
             raise ValueError(f"need as many text vectors as weights and >= batch_size ({cfg.batch_size}) "
                              f"tasks; got {len(x0)} weights, {len(v_c)} text vectors")
+        if cfg.lambda_task > 0 and (task_loss is None or len(task_loss.task_classes) != len(x0)):
+            raise ValueError(f"lambda_task = {cfg.lambda_task} needs a task loss with the classes of each of the "
+                             f"{len(x0)} training tasks")
+        self.task_loss = task_loss
         self.cfg, self.diffusion, self.tokenizer, self.device = cfg, diffusion, tokenizer, device
         self.directory = Path(directory)
         self.rank, self.world = rank_world()
@@ -111,17 +118,18 @@ class Trainer:
         self.amp = torch.device(device).type == "cuda"
 
     # --- one step -------------------------------------------------------------------------------
-    def _batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Generator]:
+    def _batch(self, step: int) -> tuple[torch.Tensor, torch.Generator]:
+        """The zoo rows of minibatch `step` (this rank's share) and the step's random generator."""
         rows = batch_rows(step, len(self.x0), self.cfg.batch_size, self.cfg.seed)
         rows = rows.chunk(self.world)[self.rank] if self.world > 1 else rows
-        g = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + step * self.world + self.rank)
-        return self.x0[rows.to(self.device)], self.v_c[rows.to(self.device)], g
+        return rows, torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + step * self.world + self.rank)
 
     def train_step(self) -> dict[str, float]:
         cfg = self.cfg
-        x0, v_c, g = self._batch(self.step)
+        rows, g = self._batch(self.step)
         if cfg.noise_draws > 1:  # the same tasks, each with several (t, ε) draws
-            x0, v_c = x0.repeat(cfg.noise_draws, 1, 1), v_c.repeat(cfg.noise_draws, 1)
+            rows = rows.repeat(cfg.noise_draws)
+        x0, v_c = self.x0[rows.to(self.device)], self.v_c[rows.to(self.device)]
         if cfg.augment:
             x0 = permutation_augment(x0, self.tokenizer, g).float()
         t = torch.randint(0, self.diffusion.num_steps, (len(x0),), generator=g).to(self.device)
@@ -141,7 +149,10 @@ class Trainer:
             signal = self.diffusion.alphas_cumprod.to(self.device)[t].float()  # abar_t: see losses.py
             if cfg.lambda_adv > 0:
                 terms["adv"] = generator_adversarial_loss(self.disc, x0_hat.float(), signal)
-        loss = terms["diff"] + cfg.lambda_sym * terms.get("sym", 0.0) + cfg.lambda_adv * terms.get("adv", 0.0)
+        if cfg.lambda_task > 0:  # the decoded x0 estimate as a head, on its task's training samples
+            terms["task"] = self.task_loss(self.tokenizer.decode(x0_hat.float().cpu()), rows, g).to(self.device)
+        loss = (terms["diff"] + cfg.lambda_sym * terms.get("sym", 0.0) + cfg.lambda_adv * terms.get("adv", 0.0)
+                + cfg.lambda_task * terms.get("task", 0.0))
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         average_gradients(self.model)

@@ -217,6 +217,53 @@ def task_loss(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, class_emb: 
     return torch.cat(out) if out else torch.empty(0)
 
 
+def sampled_task_loss(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, class_emb: torch.Tensor,
+                      task_classes: torch.Tensor, spec: HeadSpec, per_task: int,
+                      generator: torch.Generator) -> torch.Tensor:
+    """Mean cross-entropy (a scalar, differentiable in θ) of heads θ (H, P) on `per_task` samples of
+    their own tasks: for each draw a class of the head's task uniformly, then one of its samples in
+    (x, y), softmax over the task's classes (other arguments as in `task_predictions`). Training
+    through the task loss (Text-to-LoRA's choice) needs it each step, so it samples instead of
+    visiting every task sample as `task_loss` does."""
+    counts = torch.bincount(y, minlength=class_emb.shape[0])  # (C,)
+    if bool((counts[task_classes[task_classes >= 0]] == 0).any()):
+        raise ValueError("sampled_task_loss: a task class has no sample in the split")
+    by_class = torch.argsort(y, stable=True)  # sample indices grouped by class
+    first = torch.cumsum(counts, 0) - counts  # (C,) where each class starts in by_class
+    k = (task_classes >= 0).sum(1, keepdim=True)  # (H, 1) classes per task
+    local = (torch.rand(len(theta), per_task, generator=generator) * k).long()  # (H, B) position among the task's classes
+    cls = task_classes.gather(1, local)  # (H, B) class ids
+    rows = by_class[first[cls] + (torch.rand(cls.shape, generator=generator) * counts[cls]).long()]  # (H, B)
+    logits = head_logits(theta, x, class_emb[task_classes.clamp_min(0)], spec, rows=rows)  # (H, B, K)
+    logits = logits.masked_fill((task_classes < 0).unsqueeze(1), float("-inf"))
+    return Fn.cross_entropy(logits.flatten(0, 1), local.flatten())
+
+
+@dataclass(frozen=True)
+class TaskLossTerm:
+    """The task loss of a weight generator's objective (weighted by its TrainConfig.lambda_task): the
+    cross-entropy of each generated head on `per_task` training samples of its own seen task
+    (`sampled_task_loss`; Text-to-LoRA trains through it rather than regressing stored weights).
+    x (N, F), y (N,): the zoo's training features; class_emb (C, D); task_classes (S, K): the class
+    ids of the seen tasks, row for row with the generator's training heads, -1 padded; spec: the heads'."""
+
+    spec: HeadSpec
+    x: torch.Tensor
+    y: torch.Tensor
+    class_emb: torch.Tensor
+    task_classes: torch.Tensor
+    per_task: int = 64
+
+    def __call__(self, theta: torch.Tensor, rows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The loss of heads θ (B, P) generated for the training tasks `rows` (B,)."""
+        return sampled_task_loss(theta, self.x, self.y, self.class_emb, self.task_classes[rows], self.spec,
+                                 self.per_task, generator)
+
+    def describe(self) -> dict:
+        return {"per_task": self.per_task, "samples": len(self.x),
+                "classes": self.class_emb.shape[0]}
+
+
 @torch.no_grad()
 def task_accuracy(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, class_emb: torch.Tensor,
                   task_classes: torch.Tensor, spec: HeadSpec, max_elements: int = 1 << 25) -> torch.Tensor:

@@ -4,7 +4,9 @@
   memorisation reference of the novelty check: a generator that only copies does no better);
 * **hypernetwork**: an MLP v_c -> θ trained by MSE on the same seen zoo, in the same token space,
   with the same optimiser, schedule, epochs and batch size as the generator (the proposal's
-  baseline: is the diffusion model's stochastic generation worth it over direct regression?);
+  baseline: is the diffusion model's stochastic generation worth it over direct regression?), and
+  optionally through the task loss as well (`TaskLossTerm`: the generated head's cross-entropy on its
+  seen task's training samples, Text-to-LoRA's objective);
 * **ridge**: a linear map v_c -> θ in closed form (`generator/ridge.py`, where the denoiser's linear
   text path starts from it too): the least a learned text -> weights map should beat;
 * **memorisation** (Zeng et al.'s weight_memorization baselines, 10_diffusion_vs_regression): the
@@ -24,6 +26,7 @@ from ..core.sealed import load_sealed, save_sealed
 from ..core.tensor_cache import CacheCorruptionWarning
 from ..generator.tokenizers import Tokenizer
 from ..generator.trainer import TrainConfig, batch_rows, lr_factor, warmup_steps
+from ..heads.adapter import TaskLossTerm
 
 
 def nearest_tasks(query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
@@ -78,16 +81,23 @@ class HyperNetwork(nn.Module):
 
 
 def train_hypernetwork(directory: str | Path, theta_seen: torch.Tensor, v_seen: torch.Tensor,
-                       tokenizer: Tokenizer, cfg: TrainConfig, hidden: int = HYPERNETWORK_HIDDEN) -> HyperNetwork:
+                       tokenizer: Tokenizer, cfg: TrainConfig, hidden: int = HYPERNETWORK_HIDDEN,
+                       task_loss: TaskLossTerm | None = None) -> HyperNetwork:
     """Fit (or load, if `directory` holds a finished one of the same config) a hypernetwork on the
-    seen zoo: heads theta_seen (S, P), text vectors v_seen (S, D). Masked MSE in token space; Adam
-    at cfg.lr with cfg's warmup + cosine schedule, epochs, batch size, clipping and seed; `hidden`
-    units per layer."""
+    seen zoo: heads theta_seen (S, P), text vectors v_seen (S, D). Masked MSE in token space, plus
+    cfg.lambda_task x `task_loss` when that is > 0; Adam at cfg.lr with cfg's warmup + cosine schedule,
+    epochs, batch size, clipping and seed; `hidden` units per layer."""
     directory = Path(directory)
     torch.manual_seed(cfg.seed)
     model = HyperNetwork(v_seen.shape[1], tokenizer.num_tokens, tokenizer.block_size, hidden)
     meta = {"format": "t2w-hypernetwork/2", "hidden": hidden, "train": cfg.__dict__, "tokenizer": tokenizer.config(),
             "tasks": len(theta_seen)}
+    if cfg.lambda_task > 0:
+        if task_loss is None or len(task_loss.task_classes) != len(theta_seen):
+            raise ValueError(f"lambda_task = {cfg.lambda_task} needs a task loss with the classes of each of the "
+                             f"{len(theta_seen)} seen heads")
+        meta["task_loss"] = task_loss.describe()
+    draws = torch.Generator().manual_seed(cfg.seed)  # the task samples each step sees
     weights, definition = directory / "hypernetwork.safetensors", {"definition": canonical_json(meta)}
     if weights.exists():
         try:
@@ -108,7 +118,10 @@ def train_hypernetwork(directory: str | Path, theta_seen: torch.Tensor, v_seen: 
         rows = batch_rows(step, len(x0), cfg.batch_size, cfg.seed)
         for group in opt.param_groups:
             group["lr"] = cfg.lr * lr_factor(step, warmup, total)
-        loss = (((model(v_seen[rows].float()) - x0[rows]) ** 2) * mask).sum() / (mask.sum() * len(rows))
+        tokens = model(v_seen[rows].float())
+        loss = (((tokens - x0[rows]) ** 2) * mask).sum() / (mask.sum() * len(rows))
+        if cfg.lambda_task > 0:
+            loss = loss + cfg.lambda_task * task_loss(tokenizer.decode(tokens * mask), rows, draws)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)

@@ -74,8 +74,8 @@ def train_config(profile, seed: int, train_tasks: int) -> TrainConfig:
         epochs = max(1, round(profile.gen_steps / max(1, train_tasks // profile.gen_batch_size)))
     return TrainConfig(epochs=epochs, batch_size=profile.gen_batch_size, lambda_sym=profile.lambda_sym,
                        sym_batch=profile.sym_batch, lambda_adv=profile.lambda_adv, augment=profile.gen_augment,
-                       text_dropout=profile.text_dropout, min_snr=profile.min_snr,
-                       noise_draws=profile.noise_draws, checkpoint_every=profile.checkpoint_every, seed=seed)
+                       text_dropout=profile.text_dropout, min_snr=profile.min_snr, noise_draws=profile.noise_draws,
+                       lambda_task=profile.lambda_task, checkpoint_every=profile.checkpoint_every, seed=seed)
 
 
 def compact_components(profile, train_tasks: int) -> int:

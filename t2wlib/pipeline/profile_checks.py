@@ -111,6 +111,7 @@ RULES: dict[str, Rule] = {
     "prediction": _choice(_predictions),
     "gen_epochs": POSITIVE, "gen_steps": POSITIVE, "gen_batch_size": POSITIVE,
     "lambda_sym": _non_negative_number(), "lambda_adv": _non_negative_number(),
+    "lambda_task": _non_negative_number(),
     "sym_batch": POSITIVE,
     "min_snr": _non_negative_number(),
     "noise_draws": _int_between(1, 64),

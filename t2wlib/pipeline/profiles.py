@@ -87,6 +87,9 @@ class Profile:
     gen_batch_size: int = 32
     lambda_sym: float = 0.1
     lambda_adv: float = 0.01
+    # Weight of the task loss (the decoded x0 estimate's cross-entropy on its seen task's training
+    # samples, heads.adapter.TaskLossTerm), for the generator and the hypernetwork; 0 = off.
+    lambda_task: float = 0.0
     # Samples per batch that L_sym is computed on (None = the whole batch; TrainConfig.sym_batch).
     sym_batch: int | None = None
     # Min-SNR-γ loss weighting (0 = off; Hang et al. use γ = 5) and noise draws per text per step.
