@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from t2wlib.generator.trainer import lr_factor
+from t2wlib.generator.trainer import TrainConfig, lr_factor
 from t2wlib.heads.adapter import task_accuracy
 from t2wlib.zoo.model_zoo import load_zoo
 
@@ -29,6 +29,13 @@ def zoo(tmp_path_factory):
 def test_lr_schedule_warms_up_then_decays():
     assert lr_factor(0, 4, 20) == 0.25 and lr_factor(3, 4, 20) == 1.0
     assert lr_factor(12, 4, 20) == pytest.approx(0.5) and lr_factor(20, 4, 20) == pytest.approx(0.0)
+
+
+def test_a_field_added_later_is_recorded_only_when_set():
+    plain, with_task = TrainConfig(epochs=3), TrainConfig(epochs=3, lambda_task=0.5)
+    assert "lambda_task" not in plain.record() and with_task.record()["lambda_task"] == 0.5
+    assert "lambda_sym" in TrainConfig(epochs=3, lambda_sym=0.1).record()  # older fields always are
+    assert TrainConfig(**plain.record()) == plain and TrainConfig(**with_task.record()) == with_task
 
 
 def test_warmup_is_the_papers_epochs_at_most_a_tenth_of_the_run(zoo, tmp_path):

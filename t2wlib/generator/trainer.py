@@ -64,6 +64,19 @@ class TrainConfig:
     seed: int = 42
 
 
+    def record(self) -> dict:
+        """The fields that define a run, for generator.json and cache keys. A field added after a
+        format was fixed (ADDED_FIELDS) is left out at its default, so generators and caches made
+        before it keep their keys; TrainConfig(**record) restores it."""
+        out = dataclasses.asdict(self)
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        return {k: v for k, v in out.items() if not (k in ADDED_FIELDS and v == defaults[k])}
+
+
+# TrainConfig fields added after the generator format "t2w-generator/4" (TrainConfig.record).
+ADDED_FIELDS = ("lambda_task",)
+
+
 def lr_factor(step: int, warmup: int, total: int) -> float:
     """Linear warmup to 1 over `warmup` steps, then cosine decay to 0 at `total`."""
     if step < warmup:

@@ -90,7 +90,7 @@ def train_hypernetwork(directory: str | Path, theta_seen: torch.Tensor, v_seen: 
     directory = Path(directory)
     torch.manual_seed(cfg.seed)
     model = HyperNetwork(v_seen.shape[1], tokenizer.num_tokens, tokenizer.block_size, hidden)
-    meta = {"format": "t2w-hypernetwork/2", "hidden": hidden, "train": cfg.__dict__, "tokenizer": tokenizer.config(),
+    meta = {"format": "t2w-hypernetwork/2", "hidden": hidden, "train": cfg.record(), "tokenizer": tokenizer.config(),
             "tasks": len(theta_seen)}
     if cfg.lambda_task > 0:
         if task_loss is None or len(task_loss.task_classes) != len(theta_seen):
