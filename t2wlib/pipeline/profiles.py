@@ -237,7 +237,7 @@ PROFILES: dict[str, Profile] = {
         zoo_batch_size=32,
         # Chosen on the validation seen tasks of both datasets by the convergence study
         # (figures/cpu/convergence*.md): the compact token space (principal components under one
-        # global scale, at most one per 10 seen tasks: ~310 on emoji, ~71 on Fashion-MNIST, in tokens
+        # global scale, at most one per 10 seen tasks: 320 on emoji, 81 on Fashion-MNIST, in tokens
         # of 32 within the DiT's width 128), x0-prediction with the linear text path, and the budget
         # where its curve is already flat.
         dit="cpu-small",
