@@ -40,12 +40,15 @@ LEVER_STEPS = 2400
 # whitened, in tokens of 32 (pca_tokenizer.py).
 COMPACT = {"tokenizer_mode": "pca", "gen_components": 512, "tasks_per_component": 0, "block_size": 32}
 BASE = {**COMPACT, "prediction": "x0", "text_path": True, "dit": "cpu-small"}
+# What the cpu profile took from the levers below: one global scale, at most one component per 10 seen tasks.
+ADOPTED = {**BASE, "tokenizer_mode": "pca-global", "tasks_per_component": 10}
 # Generators traced over BUDGETS: each a profile override; every width here is >= its tokens' 32 values.
 CURVES = {
     "T2W x0 + text path, h 32": {**BASE, "dit": "tiny"},
     "T2W ε, h 32": {**COMPACT, "prediction": "eps", "text_path": False, "dit": "tiny"},
     "T2W x0 + text path, h 128": BASE,
     "T2W ε, h 128": {**COMPACT, "prediction": "eps", "text_path": False, "dit": "cpu-small"},
+    "T2W x0 + text path, h 128, global scale, 1 component per 10 tasks (the cpu generator)": ADOPTED,
 }
 # Weight of the task loss where a model trains through it (its cross-entropy is about the size of L_diff).
 TASK_LOSS_WEIGHT = 1.0
@@ -67,8 +70,7 @@ LEVERS = {
     f"task loss on the x0 estimate (λ = {TASK_LOSS_WEIGHT:g})": {"lambda_task": TASK_LOSS_WEIGHT},
     "one global scale (pca-global), not whitened": {"tokenizer_mode": "pca-global"},
     "pca-global, at most 1 component per 10 seen tasks": {"tokenizer_mode": "pca-global", "tasks_per_component": 10},
-    "pca-global, 1 per 10 seen tasks, width 128 (the cpu generator)": {"tokenizer_mode": "pca-global",
-                                                                        "tasks_per_component": 10, "dit": "cpu-small"},
+    "pca-global, 1 per 10 seen tasks, width 128 (the cpu generator)": {**ADOPTED, "dit": "cpu-small"},
 }
 
 
