@@ -225,7 +225,7 @@ class Trainer:
         if self.rank != 0:
             return None
         tensors, meta = {}, {"format": CHECKPOINT_FORMAT, "step": str(self.step), "curves": json.dumps(self._curves),
-                             "config": json.dumps(dataclasses.asdict(self.cfg))}
+                             "config": json.dumps(self.cfg.record())}
         for prefix, state in self._states().items():
             if prefix.endswith("opt"):
                 flat, groups = flatten_optimizer_state(state)
@@ -254,7 +254,7 @@ class Trainer:
                 continue
             if meta.get("format") != CHECKPOINT_FORMAT:
                 raise CorruptArtifactError(f"{path} is not a {CHECKPOINT_FORMAT} file")
-            if json.loads(meta["config"]) != json.loads(json.dumps(dataclasses.asdict(self.cfg))):
+            if json.loads(meta["config"]) != json.loads(json.dumps(self.cfg.record())):
                 raise ValueError(f"{path} was written with another training config; use a new directory")
             by_prefix: dict[str, dict[str, torch.Tensor]] = {}
             for key, value in tensors.items():
