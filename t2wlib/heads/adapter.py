@@ -234,7 +234,9 @@ def sampled_task_loss(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, cla
     local = (torch.rand(len(theta), per_task, generator=generator) * k).long()  # (H, B) position among the task's classes
     cls = task_classes.gather(1, local)  # (H, B) class ids
     rows = by_class[first[cls] + (torch.rand(cls.shape, generator=generator) * counts[cls]).long()]  # (H, B)
-    logits = head_logits(theta, x, class_emb[task_classes.clamp_min(0)], spec, rows=rows)  # (H, B, K)
+    # The drawn samples gathered per head (H, B, F): a few per task, so never the dense first layer
+    # over all N samples that `rows=` would pick for a large split.
+    logits = head_logits(theta, x[rows], class_emb[task_classes.clamp_min(0)], spec)  # (H, B, K)
     logits = logits.masked_fill((task_classes < 0).unsqueeze(1), float("-inf"))
     return Fn.cross_entropy(logits.flatten(0, 1), local.flatten())
 
