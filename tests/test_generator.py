@@ -176,6 +176,7 @@ def test_compact_generator_with_text_path_probes_resumes_and_loads(trained, tmp_
     ({"min_snr": -1.0}, "min_snr = -1.0 is out of range"),
     ({"noise_draws": 0}, "noise_draws = 0 is out of range"),
     ({"lambda_task": -1.0}, "lambda_task = -1.0 is out of range"),
+    ({"tasks_per_component": -1}, "tasks_per_component = -1 is out of range"),
     ({"gen_components": 0}, "gen_components = 0 is out of range"),
     ({"tokenizer_mode": "svd"}, "allowed: one of minmax, standard, pca"),
 ])
