@@ -92,7 +92,8 @@ def run_ablation(artifacts, profile, zoo: Zoo, test: FeatureSet, variants=tuple(
 def describe(profile) -> str:
     """The settings a variant can change, in one line (Table 2's `settings` column)."""
     sym = f"λ1 {profile.lambda_sym}" + (f" on {profile.sym_batch}/batch" if profile.sym_batch and profile.lambda_sym else "")
-    tokens = f"{profile.tokenizer_mode} tokens" + (f" ({profile.gen_components} components)"
+    cap = f", at most 1 per {profile.tasks_per_component} seen tasks" if profile.tasks_per_component else ""
+    tokens = f"{profile.tokenizer_mode} tokens" + (f" ({profile.gen_components} components{cap})"
                                                    if profile.tokenizer_mode in PCA_MODES else "")
     return (f"{profile.dit}, {tokens}, block {profile.block_size}, {profile.noise_schedule} schedule, {sym}, "
             f"λ2 {profile.lambda_adv}" + (", permutation augmentation" if profile.gen_augment else "")
