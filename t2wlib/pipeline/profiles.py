@@ -247,8 +247,8 @@ PROFILES: dict[str, Profile] = {
         tasks_per_component=10,
         prediction="x0",
         text_path=True,
-        # L_diff alone, for the time budget: on emoji Table 2's validation column picks L_adv
-        # (figures/cpu/loss_selection.json), which trains more slowly (Table 2's train_s).
+        # L_diff alone: on emoji Table 2's validation column (figures/cpu/loss_selection.json) puts
+        # L_adv within one seed's noise of it and L_sym below it.
         lambda_sym=0.0,
         lambda_adv=0.0,
         sym_batch=8,
