@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from t2wlib.core.sealed import load_sealed, save_sealed
 from t2wlib.generator.tokenizer import WeightTokenizer, block_layout
 from t2wlib.generator.tokenizers import fit_tokenizer, tokenizer_from_state
 from t2wlib.heads.adapter import HeadSpec, head_logits, permute_hidden
@@ -98,7 +99,7 @@ def test_compact_tokens_are_unit_variance_coordinates_and_exact_on_their_span(zo
     assert residual[0] > residual[1] > residual[2]
 
 
-def test_global_scale_keeps_the_zoos_proportions_and_the_same_projection(zoo):
+def test_global_scale_keeps_the_zoos_proportions_and_the_same_projection(zoo, tmp_path):
     whitened, scaled = (fit_tokenizer(zoo, SPEC, 8, mode, components=20) for mode in ("pca", "pca-global"))
     coords = scaled.encode(zoo).flatten(1)[:, :20]
     spread = coords.std(0)
@@ -109,6 +110,9 @@ def test_global_scale_keeps_the_zoos_proportions_and_the_same_projection(zoo):
     torch.testing.assert_close(scaled.decode(scaled.encode(zoo)), whitened.decode(whitened.encode(zoo)), rtol=0, atol=1e-5)
     again = tokenizer_from_state(scaled.config(), scaled.state_dict())
     assert again.mode == "pca-global" and torch.equal(again.encode(zoo), scaled.encode(zoo))
+    one = fit_tokenizer(zoo, SPEC, 8, "pca-global", components=1)  # its state saves (a stride-0 vector would not)
+    save_sealed(tmp_path / "one.safetensors", one.state_dict(), {})
+    assert torch.equal(load_sealed(tmp_path / "one.safetensors", "tokenizer")[0]["component_std"], one.component_std)
     with pytest.raises(ValueError, match="unknown tokenizer mode 'pca-x'; allowed: minmax, standard, pca-global, pca"):
         tokenizer_from_state({**scaled.config(), "mode": "pca-x"}, scaled.state_dict())
 

@@ -84,7 +84,7 @@ class PrincipalTokenizer:
         basis = (evecs.T @ x) / singular.unsqueeze(1)  # (K, P), orthonormal rows
         component_std = singular / (len(theta) - 1) ** 0.5  # (K,): each coordinate's σ over the zoo
         if mode == GLOBAL_MODE:
-            component_std = component_std.pow(2).mean().sqrt().expand(components).clone()
+            component_std = torch.full_like(component_std, float(component_std.pow(2).mean().sqrt()))
         return cls(spec, block_size, mean, std, basis.float().contiguous(), component_std, mode)
 
     def _coordinates(self, theta: torch.Tensor, offset: bool = True) -> torch.Tensor:
