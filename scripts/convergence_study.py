@@ -70,7 +70,7 @@ def main() -> None:
         write()
 
     def task_loss_part():  # the hypernetwork trained through the task loss as well
-        curves.extend(study.hypernetwork_rows(session.artifacts, base, zoo, test, study.BUDGETS, run.train))
+        curves.extend(study.hypernetwork_rows(session.artifacts, base, zoo, test, study.TASK_LOSS_BUDGETS, run.train))
         write()
 
     def curves_part():
