@@ -3,7 +3,7 @@ PROFILE ?= cpu
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup run test smoke bench clean-runs
+.PHONY: setup run test smoke bench convergence clean-runs
 setup:
 	@bash scripts/setup.sh
 
@@ -17,6 +17,12 @@ test: setup
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 	$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider runs/test-smoke/*.ipynb
+
+# The convergence study that chose the cpu generator (hours on 2 cores, so not part of `run`; needs
+# `run`'s zoos): every part on emoji, the levers on Fashion-MNIST (scripts/convergence_study.py).
+convergence: setup
+	$(BIN)/python scripts/convergence_study.py --profile $(PROFILE) --datasets emoji
+	$(BIN)/python scripts/convergence_study.py --profile $(PROFILE) --datasets fashion-mnist --part levers
 
 bench: setup
 	$(BIN)/python benchmarks/bench_features.py
