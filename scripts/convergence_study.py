@@ -20,7 +20,8 @@ from t2wlib.experiments import convergence as study
 from t2wlib.pipeline import plotting
 from t2wlib.pipeline.config import compact_components, seen_split
 
-# "logged": the curves' scores logged so far, for a run whose curves were stopped short.
+# The parts run by default; "logged" (the curves' scores logged so far, without training further)
+# may be asked for too, for a study whose curves were stopped short.
 PARTS = ("curves", "hypernetwork", "task-loss", "levers")
 
 

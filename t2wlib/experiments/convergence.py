@@ -35,9 +35,9 @@ from ..zoo.model_zoo import Zoo
 from .scoring import head_scores
 
 BUDGETS = (600, 2400, 9600, 18000)
-# The hypernetwork through the task loss stops a budget short: its step costs ~10x the MSE step (a
-# head's forward and backward on 64 samples of each of 32 tasks), and 18,000 steps would add ~30
-# minutes on 2 cores.
+# The hypernetwork through the task loss stops a budget short, for time: each of its steps also
+# decodes 32 heads (P weights each, not the K coordinates the MSE compares) and runs them forward
+# and backward on 64 samples of their tasks.
 TASK_LOSS_BUDGETS = BUDGETS[:-1]
 LEVER_STEPS = 2400
 # The compact token space the study started from: the seen heads' top 512 principal components,

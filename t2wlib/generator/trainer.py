@@ -31,9 +31,9 @@ from ..core.files import CorruptArtifactError, remove_stale_temps
 from ..core.locks import FolderLock
 from ..core.sealed import load_sealed, save_sealed
 from ..core.tensor_cache import CacheCorruptionWarning
+from ..heads.adapter import TaskLossTerm, check_task_loss
 from .diffusion import GaussianDiffusion
 from .losses import Discriminator, discriminator_loss, generator_adversarial_loss, permutation_augment, symmetry_loss
-from ..heads.adapter import TaskLossTerm
 from .tokenizers import Tokenizer
 
 
@@ -62,7 +62,6 @@ class TrainConfig:
     ema_decay: float = 0.999
     checkpoint_every: int = 500  # steps
     seed: int = 42
-
 
     def record(self) -> dict:
         """The fields that define a run, for generator.json and cache keys. A field added after a
@@ -107,9 +106,7 @@ class Trainer:
         if len(x0) != len(v_c) or len(x0) < cfg.batch_size:
             raise ValueError(f"need as many text vectors as weights and >= batch_size ({cfg.batch_size}) "
                              f"tasks; got {len(x0)} weights, {len(v_c)} text vectors")
-        if cfg.lambda_task > 0 and (task_loss is None or len(task_loss.task_classes) != len(x0)):
-            raise ValueError(f"lambda_task = {cfg.lambda_task} needs a task loss with the classes of each of the "
-                             f"{len(x0)} training tasks")
+        check_task_loss(cfg.lambda_task, task_loss, len(x0), "training tasks")
         self.task_loss = task_loss
         self.cfg, self.diffusion, self.tokenizer, self.device = cfg, diffusion, tokenizer, device
         self.directory = Path(directory)

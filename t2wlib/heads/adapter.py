@@ -14,7 +14,7 @@ call; the module `CLIPAdapter` is the same network as an nn.Module for single-he
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as Fn
@@ -217,19 +217,24 @@ def task_loss(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, class_emb: 
     return torch.cat(out) if out else torch.empty(0)
 
 
+def class_index(y: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Labels y (N,) grouped by class: the sample indices sorted by class (N,), where each class
+    starts among them (C,), and its sample count (C,)."""
+    counts = torch.bincount(y, minlength=num_classes)
+    return torch.argsort(y, stable=True), torch.cumsum(counts, 0) - counts, counts
+
+
 def sampled_task_loss(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, class_emb: torch.Tensor,
-                      task_classes: torch.Tensor, spec: HeadSpec, per_task: int,
-                      generator: torch.Generator) -> torch.Tensor:
+                      task_classes: torch.Tensor, spec: HeadSpec, per_task: int, generator: torch.Generator,
+                      index: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """Mean cross-entropy (a scalar, differentiable in θ) of heads θ (H, P) on `per_task` samples of
     their own tasks: for each draw a class of the head's task uniformly, then one of its samples in
-    (x, y), softmax over the task's classes (other arguments as in `task_predictions`). Training
-    through the task loss (Text-to-LoRA's choice) needs it each step, so it samples instead of
-    visiting every task sample as `task_loss` does."""
-    counts = torch.bincount(y, minlength=class_emb.shape[0])  # (C,)
+    (x, y), softmax over the task's classes (other arguments as in `task_predictions`; `index`:
+    `class_index(y, C)`, made here when not given). Training through the task loss (Text-to-LoRA's
+    choice) needs it each step, so it samples instead of visiting every task sample as `task_loss` does."""
+    by_class, first, counts = class_index(y, class_emb.shape[0]) if index is None else index
     if bool((counts[task_classes[task_classes >= 0]] == 0).any()):
         raise ValueError("sampled_task_loss: a task class has no sample in the split")
-    by_class = torch.argsort(y, stable=True)  # sample indices grouped by class
-    first = torch.cumsum(counts, 0) - counts  # (C,) where each class starts in by_class
     k = (task_classes >= 0).sum(1, keepdim=True)  # (H, 1) classes per task
     local = (torch.rand(len(theta), per_task, generator=generator) * k).long()  # (H, B) position among the task's classes
     cls = task_classes.gather(1, local)  # (H, B) class ids
@@ -247,7 +252,8 @@ class TaskLossTerm:
     cross-entropy of each generated head on `per_task` training samples of its own seen task
     (`sampled_task_loss`; Text-to-LoRA trains through it rather than regressing stored weights).
     x (N, F), y (N,): the zoo's training features; class_emb (C, D); task_classes (S, K): the class
-    ids of the seen tasks, row for row with the generator's training heads, -1 padded; spec: the heads'."""
+    ids of the seen tasks, row for row with the generator's training heads, -1 padded; spec: the heads'.
+    The labels are grouped by class once (`class_index`), not at every step."""
 
     spec: HeadSpec
     x: torch.Tensor
@@ -255,15 +261,25 @@ class TaskLossTerm:
     class_emb: torch.Tensor
     task_classes: torch.Tensor
     per_task: int = 64
+    index: tuple[torch.Tensor, torch.Tensor, torch.Tensor] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "index", class_index(self.y, self.class_emb.shape[0]))
 
     def __call__(self, theta: torch.Tensor, rows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """The loss of heads θ (B, P) generated for the training tasks `rows` (B,)."""
         return sampled_task_loss(theta, self.x, self.y, self.class_emb, self.task_classes[rows], self.spec,
-                                 self.per_task, generator)
+                                 self.per_task, generator, self.index)
 
     def describe(self) -> dict:
-        return {"per_task": self.per_task, "samples": len(self.x),
-                "classes": self.class_emb.shape[0]}
+        return {"per_task": self.per_task, "samples": len(self.x), "classes": self.class_emb.shape[0]}
+
+
+def check_task_loss(weight: float, term: TaskLossTerm | None, heads: int, what: str) -> None:
+    """ValueError when a task-loss weight > 0 comes without a term holding the classes of each of
+    the `heads` training heads (`what` they are)."""
+    if weight > 0 and (term is None or len(term.task_classes) != heads):
+        raise ValueError(f"lambda_task = {weight} needs a task loss with the classes of each of the {heads} {what}")
 
 
 @torch.no_grad()

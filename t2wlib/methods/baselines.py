@@ -26,7 +26,7 @@ from ..core.sealed import load_sealed, save_sealed
 from ..core.tensor_cache import CacheCorruptionWarning
 from ..generator.tokenizers import Tokenizer
 from ..generator.trainer import TrainConfig, batch_rows, lr_factor, warmup_steps
-from ..heads.adapter import TaskLossTerm
+from ..heads.adapter import TaskLossTerm, check_task_loss
 
 
 def nearest_tasks(query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
@@ -92,10 +92,8 @@ def train_hypernetwork(directory: str | Path, theta_seen: torch.Tensor, v_seen: 
     model = HyperNetwork(v_seen.shape[1], tokenizer.num_tokens, tokenizer.block_size, hidden)
     meta = {"format": "t2w-hypernetwork/2", "hidden": hidden, "train": cfg.record(), "tokenizer": tokenizer.config(),
             "tasks": len(theta_seen)}
+    check_task_loss(cfg.lambda_task, task_loss, len(theta_seen), "seen heads")
     if cfg.lambda_task > 0:
-        if task_loss is None or len(task_loss.task_classes) != len(theta_seen):
-            raise ValueError(f"lambda_task = {cfg.lambda_task} needs a task loss with the classes of each of the "
-                             f"{len(theta_seen)} seen heads")
         meta["task_loss"] = task_loss.describe()
     draws = torch.Generator().manual_seed(cfg.seed)  # the task samples each step sees
     weights, definition = directory / "hypernetwork.safetensors", {"definition": canonical_json(meta)}
