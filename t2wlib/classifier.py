@@ -156,8 +156,13 @@ def text_to_classifier(generator: T2WGenerator, encoder: TextEncoder, classes: l
         cond = encoder.encode(texts)
     else:
         cond = class_emb
-    v_c = fuse_features(cond).unsqueeze(0)  # (1, D)
-    theta = generator.sample(v_c, steps=steps, guidance=guidance, seed=seed)[0]
+    if cfg.class_slots() and len(names) > cfg.class_slots():
+        raise ValueError(f"{len(names)} classes: this generator is conditioned on the set of class embeddings, "
+                         f"of at most {cfg.class_slots()} classes (its largest training task); allowed: 2 to "
+                         f"{cfg.class_slots()} classes")
+    # (1, D) pooled by Alg. 1, or the set itself (1, k, D) for a generator conditioned on it
+    condition = cond.unsqueeze(0) if cfg.class_slots() else fuse_features(cond).unsqueeze(0)
+    theta = generator.sample(condition, steps=steps, guidance=guidance, seed=seed)[0]
     calibration = generator.calibration or {}
     source = {"generator": cfg.dataset, "generator_definition": cfg.digest(), "text_variant": cfg.text_variant,
               "seed": seed, "steps": steps, "guidance": guidance,

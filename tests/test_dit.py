@@ -113,3 +113,32 @@ def test_the_linear_text_path_starts_at_ridge(name):
         other.init_text_path(ridge)
     with pytest.raises(ValueError, match="without a text path"):
         build_denoiser(name, 5, 8, 6).init_text_path(ridge)
+
+
+def test_class_set_condition_pads_with_zero_rows_and_orders_by_slot():
+    """A DiT conditioned on class sets (B, k, D): one token per class in a slot of its own. Zero rows
+    pad a smaller task without changing its prediction; reordering the classes changes it (the slot
+    is the class's head row); the pooled v_c is Alg. 1 over the set; wrong shapes name what is allowed;
+    classifier-free guidance drops the whole set."""
+    from t2wlib.data.task_condition import fuse_features
+
+    torch.manual_seed(0)
+    model = build_denoiser("tiny", 5, 8, 6, text_path=True, classes=4)
+    with torch.no_grad():  # away from the zero start, so that every input reaches the output
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    g = torch.Generator().manual_seed(2)
+    x, t, e = torch.randn(2, 5, 8, generator=g), torch.tensor([3, 700]), torch.randn(2, 3, 6, generator=g)
+    model.fit_text_norm(torch.cat([e, e.flip(1)]))
+    padded = torch.cat([e, torch.zeros(2, 1, 6)], dim=1)
+    assert torch.allclose(model(x, t, padded), model(x, t, e), atol=1e-6)
+    assert not torch.allclose(model(x, t, e.flip(1)), model(x, t, e), atol=1e-3)
+    assert torch.allclose(model.pooled(padded), fuse_features(e), atol=1e-6)
+    for bad in (torch.randn(2, 6), torch.randn(2, 5, 6), torch.randn(2, 3, 7)):
+        with pytest.raises(ValueError, match="and \\(B, k <= 4, 6\\) class embeddings; got"):
+            model(x, t, bad)
+    dropped = model.drop_text(e, 1.0)
+    assert torch.equal(dropped, model.null_text.expand_as(e))
+    assert torch.allclose(guided(model, 2.0)(x, t, e), 2 * model(x, t, e) - model(x, t, dropped), atol=1e-5)
+    with pytest.raises(ValueError, match="a class-set condition needs a DiT"):
+        build_denoiser("mlp-film", 5, 8, 6, classes=4)

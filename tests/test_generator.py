@@ -179,7 +179,59 @@ def test_compact_generator_with_text_path_probes_resumes_and_loads(trained, tmp_
     ({"tasks_per_component": -1}, "tasks_per_component = -1 is out of range"),
     ({"gen_components": 0}, "gen_components = 0 is out of range"),
     ({"tokenizer_mode": "svd"}, "allowed: one of minmax, standard, pca"),
+    ({"condition": "tokens"}, "condition = 'tokens' is out of range; allowed: one of pooled, classes"),
+    ({"condition": "classes", "dit": "mlp-film"}, "condition = 'classes' needs a DiT"),
 ])
 def test_generator_levers_are_range_checked(overrides, message):
     with pytest.raises(ValueError, match=message):
         get_profile("smoke", **overrides)
+
+
+def test_class_set_generator_trains_resumes_loads_and_samples_from_class_embeddings(trained, tmp_path):
+    """condition = "classes": the denoiser takes each task's class embeddings (zero-padded to the
+    zoo's largest task), not the pooled v_c. Its definition records the condition (a pooled one's
+    generator.json and digest do not mention it); it resumes to the same bits; a sample takes the
+    class set, refuses a pooled v_c, and equals the sample from the same set padded or not."""
+    from t2wlib.generator.t2w import GeneratorConfig
+    from t2wlib.generator.trainer import checkpoint_files
+
+    zoo = trained[3]
+    k_max = zoo.config.k_range[1]
+    seen = zoo.tasks.ids("seen")
+    condition = zoo.task_condition("prompt", seen[:5], "classes")
+    emb = zoo.task_text["class_emb/prompt"]
+    for row, task in zip(condition, seen[:5]):
+        k = len(zoo.tasks.classes[task])
+        assert torch.equal(row[:k], emb[list(zoo.tasks.classes[task])]) and not row[k:].any()
+    assert condition.shape == (5, k_max, emb.shape[1])
+    with pytest.raises(ValueError, match="unknown condition 'set'; allowed: pooled, classes"):
+        zoo.task_condition("prompt", seen[:5], "set")
+
+    profile = get_profile("smoke", block_size=4, gen_epochs=2, gen_batch_size=8, tokenizer_mode="pca-global",
+                          gen_components=10, prediction="x0", text_path=True, condition="classes", checkpoint_every=1000)
+    cfg = generator_config(profile, zoo, "prompt", 3)
+    pooled = generator_config(dataclasses.replace(profile, condition="pooled"), zoo, "prompt", 3)
+    assert cfg.class_slots() == k_max and pooled.class_slots() == 0
+    assert "condition" not in pooled.to_json() and cfg.to_json()["condition"] == "classes"
+    assert GeneratorConfig.from_json(cfg.to_json()) == cfg and GeneratorConfig.from_json(pooled.to_json()) == pooled
+    with pytest.raises(ValueError, match="unknown condition 'tokens'; allowed: pooled, classes"):
+        GeneratorConfig.from_json({**cfg.to_json(), "condition": "tokens"})
+
+    gen, curves = train_generator(tmp_path / "a", zoo, cfg, progress=False, probe_steps=(len(seen) // 8,))
+    assert gen.model.classes == k_max and all(r["diff"] < float("inf") for r in curves)
+    ids = zoo.tasks.ids("unseen")[:3]
+    sets = zoo.task_condition("prompt", ids, "classes")
+    theta = gen.sample(sets, steps=5, seed=1)
+    assert theta.shape == (3, zoo.spec.num_params) and torch.isfinite(theta).all()
+    k = len(zoo.tasks.classes[ids[0]])  # one task alone, unpadded: the padding changes nothing
+    assert torch.allclose(gen.sample(sets[:1, :k], steps=5, seed=1), theta[:1], atol=1e-5)
+    with pytest.raises(ValueError, match=f"conditioned on class sets: its condition must be \\(B, k <= {k_max}"):
+        gen.sample(zoo.task_text["v_c/prompt"][ids], steps=5)
+    assert torch.equal(T2WGenerator.load(tmp_path / "a").sample(sets, steps=5, seed=1), theta)
+    # killed after the first epoch's checkpoint and resumed: the same weights as the uninterrupted run
+    for path in checkpoint_files(tmp_path / "a")[:1]:
+        path.unlink()
+    (tmp_path / "a" / "ema.safetensors").unlink()
+    resumed, _ = train_generator(tmp_path / "a", zoo, cfg, progress=False)
+    for (name, a), b in zip(gen.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), name

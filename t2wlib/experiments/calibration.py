@@ -88,7 +88,7 @@ def fit_generator_temperature(generator: T2WGenerator, zoo: Zoo, test: FeatureSe
     variant = generator.config.text_variant
 
     def heads(ids):
-        return generator.sample(zoo.task_text[f"v_c/{variant}"][ids], steps=steps, seed=seed)
+        return generator.sample(zoo.task_condition(variant, ids, generator.config.condition), steps=steps, seed=seed)
 
     fit_logits, fit_labels = task_logits(heads(seen), test, zoo, seen)
     temperature = fit_temperature(fit_logits, fit_labels)

@@ -121,7 +121,8 @@ def method_heads(zoo_views: dict[str, Zoo], gens: dict, nets: dict, profile) -> 
     for zoo_name in (SINGLE, MULTI):
         heads.update({(zoo_name, method): th for method, th in shared.items()})
     for key, gen in gens.items():
-        heads[key] = torch.stack([gen.sample(v, steps=profile.ddim_steps, seed=seed + s) for s in range(S)], 1)
+        condition = single.task_condition("prompt", unseen, gen.config.condition)
+        heads[key] = torch.stack([gen.sample(condition, steps=profile.ddim_steps, seed=seed + s) for s in range(S)], 1)
     for view, (net, tokenizer) in nets.items():
         heads[HYPERNETS[view]] = hypernetwork_heads(net, v, tokenizer).unsqueeze(1)
     for method in closed_regressions():

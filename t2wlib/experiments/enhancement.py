@@ -40,7 +40,7 @@ def enhancement_scores(zoo: Zoo, train: FeatureSet, test: FeatureSet, gen: T2WGe
     emb, classes = zoo.task_text["class_emb/prompt"], zoo.tasks.padded(ids)
     theta, _ = train_heads(zoo.stage1, train.X, train.y, emb, classes, [zoo.config.task_seed(i) for i in ids], half, zoo.spec)
     before = task_accuracy(theta, test.X, test.y, emb, classes, zoo.spec)
-    v_c = zoo.task_text["v_c/prompt"][ids]
+    v_c = zoo.task_condition("prompt", ids, gen.config.condition)
     rows = []
     for t in steps_t:
         after = task_accuracy(enhance(gen, theta, v_c, t, ddim_steps, seed), test.X, test.y, emb, classes, zoo.spec)

@@ -39,7 +39,8 @@ def method_heads(zoo: Zoo, ids: list[int], generators: dict[tuple[str, int], T2W
     def trained(name: str, variant: str, seed: int) -> torch.Tensor | None:
         v_c = zoo.task_text[f"v_c/{variant}"][ids]
         if name == T2W:
-            return generators[variant, seed].sample(v_c, steps=ddim_steps, seed=seed)
+            gen = generators[variant, seed]
+            return gen.sample(zoo.task_condition(variant, ids, gen.config.condition), steps=ddim_steps, seed=seed)
         if name == HYPERNETWORK and (variant, seed) in hypernets:
             return hypernetwork_heads(hypernets[variant, seed], v_c, generators[variant, seed].tokenizer)
         return None

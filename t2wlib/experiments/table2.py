@@ -82,7 +82,7 @@ def run_ablation(artifacts, profile, zoo: Zoo, test: FeatureSet, variants=tuple(
             start = time.perf_counter()
             gen, _ = train_generator(generator_path(artifacts, prof, zoo, "prompt", seed), zoo,
                                      generator_config(prof, zoo, "prompt", seed), device, progress=False)
-            theta = gen.sample(zoo.task_text["v_c/prompt"][ids], steps=profile.ddim_steps, seed=seed)
+            theta = gen.sample(zoo.task_condition("prompt", ids, gen.config.condition), steps=profile.ddim_steps, seed=seed)
             frames.append(head_scores(zoo, theta, test, ids).assign(
                 variant=variant, seed=seed, split=[split for split, part in splits.items() for _ in part]))
             seconds[f"{variant}/s{seed}"] = round(time.perf_counter() - start, 1)

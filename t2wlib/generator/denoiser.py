@@ -10,6 +10,13 @@ standardised text vector, A and b started from ridge regression of the training 
 is the closed-form linear one, and the network has only the residual to learn: without the path a
 denoiser must first learn the text -> weights map through its attention and MLPs, which is what it
 does slowest.
+
+Conditioning on the set of class embeddings (`classes` > 0, as Tina does) in place of the pooled v_c
+alone: the condition is then the task's class embeddings e (B, k, D), zero rows padding tasks of
+fewer than `classes` classes. v_c is pooled from them by Alg. 1 (`pooled`) for the adaLN condition
+and the text path, and each class also becomes a token of its own (`class_tokens`): its embedding
+plus a learned slot for its place in the task's class order, which is the order of the head's
+output rows, so a block token can attend to the class whose row it holds.
 """
 
 from __future__ import annotations
@@ -19,7 +26,15 @@ import math
 import torch
 from torch import nn
 
+from ..data.task_condition import fuse_features
 from .ridge import RidgeMap
+
+
+def present_classes(e: torch.Tensor) -> torch.Tensor:
+    """Which rows of class sets e (B, k, D) are classes, not zero padding: (B, k) bool. A set with no
+    non-zero row (the null condition before its vector is trained) counts every row."""
+    present = e.ne(0).any(-1)
+    return present | ~present.any(-1, keepdim=True)
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
@@ -34,11 +49,13 @@ class Denoiser(nn.Module):
     """What every T2W denoiser shares: the embeddings of the timestep and of the task text vector v_c,
     the standardisation of v_c, and the null text vector of classifier-free guidance.
 
-    Subclasses map (x_t (B, N, s), t (B,), v_c (B, D)) -> ε or x0 estimate (B, N, s)."""
+    Subclasses map (x_t (B, N, s), t (B,), c) -> ε or x0 estimate (B, N, s), where the condition c is
+    v_c (B, D), or with `classes` > 0 the class embeddings (B, k <= classes, D) (module docstring)."""
 
-    def __init__(self, num_tokens: int, block_size: int, text_dim: int, hidden: int, text_path: bool = False):
+    def __init__(self, num_tokens: int, block_size: int, text_dim: int, hidden: int, text_path: bool = False,
+                 classes: int = 0):
         super().__init__()
-        self.num_tokens, self.block_size, self.text_dim = num_tokens, block_size, text_dim
+        self.num_tokens, self.block_size, self.text_dim, self.classes = num_tokens, block_size, text_dim, classes
         self.t_embed = nn.Sequential(nn.Linear(256, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
         self.c_embed = nn.Sequential(nn.Linear(text_dim, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
         self.null_text = nn.Parameter(torch.zeros(text_dim))  # classifier-free guidance's "no task"
@@ -48,20 +65,35 @@ class Denoiser(nn.Module):
         # Buffers: saved with the weights; the identity until fitted.
         self.register_buffer("text_mean", torch.zeros(text_dim))
         self.register_buffer("text_std", torch.ones(text_dim))
+        if classes:  # class embeddings get statistics of their own: theirs is the class-to-class spread
+            self.class_embed = nn.Sequential(nn.Linear(text_dim, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
+            self.slot = nn.Parameter(torch.randn(classes, hidden) * 0.02)  # (classes, h): the class's place
+            self.register_buffer("class_mean", torch.zeros(text_dim))
+            self.register_buffer("class_std", torch.ones(text_dim))
         self.text_path = nn.Linear(text_dim, num_tokens * block_size) if text_path else None
         if self.text_path is not None:  # zero until init_text_path: the untrained model predicts 0
             nn.init.zeros_(self.text_path.weight)
             nn.init.zeros_(self.text_path.bias)
 
-    def network(self, x: torch.Tensor, t: torch.Tensor, v_c: torch.Tensor) -> torch.Tensor:
-        """The subclass's prediction (B, N, s) for x_t (B, N, s), t (B,), v_c (B, D)."""
+    def network(self, x: torch.Tensor, t: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """The subclass's prediction (B, N, s) for x_t (B, N, s), t (B,) and the condition c."""
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, v_c: torch.Tensor) -> torch.Tensor:
+        """x_t (B, N, s), t (B,) and the condition v_c: (B, D), or with `classes` the class sets (B, k, D)."""
         out = self.network(x, t, v_c)
         if self.text_path is None:
             return out
-        return out + self.text_path((v_c - self.text_mean) / self.text_std).view_as(out)
+        return out + self.text_path((self.pooled(v_c) - self.text_mean) / self.text_std).view_as(out)
+
+    def pooled(self, c: torch.Tensor) -> torch.Tensor:
+        """The task text vector v_c (B, D) of a condition: c itself, or Alg. 1 over a class set."""
+        return fuse_features(c, present_classes(c)) if c.ndim == 3 else c
+
+    def class_tokens(self, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Class sets e (B, k, D) -> one token per class (B, k, h), and which are classes (B, k)."""
+        z = self.class_embed((e - self.class_mean) / self.class_std) + self.slot[:e.shape[1]]
+        return z, present_classes(e)
 
     @torch.no_grad()
     def init_text_path(self, ridge: RidgeMap) -> None:
@@ -76,24 +108,33 @@ class Denoiser(nn.Module):
         self.text_path.bias.copy_(ridge.bias.float())
 
     @torch.no_grad()
-    def fit_text_norm(self, v_c: torch.Tensor, eps: float = 1e-6) -> None:
-        """Set the condition's standardisation from the training tasks' text vectors v_c (T, D)."""
+    def fit_text_norm(self, c: torch.Tensor, eps: float = 1e-6) -> None:
+        """Set the condition's standardisation from the training tasks' conditions: their text vectors
+        v_c (T, D), or their class sets (T, k, D), whose classes also set the class tokens' own."""
+        v_c = self.pooled(c)
         self.text_mean.copy_(v_c.mean(0))
         self.text_std.copy_(v_c.std(0).clamp_min(eps))
+        if self.classes:
+            rows = c[present_classes(c)]  # (classes in all tasks, D)
+            self.class_mean.copy_(rows.mean(0))
+            self.class_std.copy_(rows.std(0).clamp_min(eps))
 
-    def drop_text(self, v_c: torch.Tensor, p: float, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Replace each row of v_c (B, D) by the null text vector with probability p (CFG training)."""
+    def drop_text(self, c: torch.Tensor, p: float, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Replace each task's condition c (B, D) or (B, k, D) by the null text vector (every class of a
+        set) with probability p (CFG training)."""
         if p <= 0:
-            return v_c
-        drop = torch.rand(v_c.shape[0], 1, generator=generator, device=v_c.device) < p
-        return torch.where(drop, self.null_text.expand_as(v_c), v_c)
+            return c
+        drop = torch.rand(c.shape[0], *[1] * (c.ndim - 1), generator=generator, device=c.device) < p
+        return torch.where(drop, self.null_text.expand_as(c), c)
 
-    def condition(self, x: torch.Tensor, t: torch.Tensor, v_c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Check shapes; embed t (B,) and v_c (B, D) -> (t_tok, c_tok), each (B, h)."""
-        if x.shape[1:] != (self.num_tokens, self.block_size) or v_c.shape[-1] != self.text_dim:
-            raise ValueError(f"{type(self).__name__} expects x (B, {self.num_tokens}, {self.block_size}) and v_c "
-                             f"(B, {self.text_dim}); got x {tuple(x.shape)}, v_c {tuple(v_c.shape)}")
-        return self.t_embed(timestep_embedding(t, 256)), self.c_embed((v_c - self.text_mean) / self.text_std)
+    def condition(self, x: torch.Tensor, t: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Check shapes; embed t (B,) and the pooled condition v_c (B, D) -> (t_tok, c_tok), each (B, h)."""
+        wanted = f"(B, k <= {self.classes}, {self.text_dim}) class embeddings" if self.classes else f"v_c (B, {self.text_dim})"
+        fits = c.ndim == 3 and 1 <= c.shape[1] <= self.classes if self.classes else c.ndim == 2
+        if x.shape[1:] != (self.num_tokens, self.block_size) or not fits or c.shape[-1] != self.text_dim:
+            raise ValueError(f"{type(self).__name__} expects x (B, {self.num_tokens}, {self.block_size}) and {wanted}; "
+                             f"got x {tuple(x.shape)}, condition {tuple(c.shape)}")
+        return self.t_embed(timestep_embedding(t, 256)), self.c_embed((self.pooled(c) - self.text_mean) / self.text_std)
 
 
 def guided(model: Denoiser, scale: float):

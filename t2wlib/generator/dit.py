@@ -11,6 +11,8 @@ it with a dedicated map back to s per block.
   2. their sum also modulates every block through adaLN-Zero (DiT's conditioning: per-layer shift,
      scale and gate from the condition, the gates initialised to zero so each block starts as the
      identity).
+With `classes` > 0 the task's classes are prior tokens as well, one each (denoiser.py), between the
+two above and the blocks; the attention skips the zero rows that pad a smaller task.
 Classifier-free guidance (an option no public weight generator offers): a learned null text vector
 replaces v_c with probability `text_dropout` in training (`drop_text`); `denoiser.guided` mixes the
 conditional and unconditional predictions at sampling.
@@ -70,19 +72,21 @@ class DiTBlock(nn.Module):
         nn.init.zeros_(self.ada[1].weight)
         nn.init.zeros_(self.ada[1].bias)
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        """x (B, L, h), cond (B, h) -> (B, L, h)."""
+    def forward(self, x: torch.Tensor, cond: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, L, h), cond (B, h) -> (B, L, h); `skip` (B, L) bool marks tokens no query attends to."""
         shift1, scale1, gate1, shift2, scale2, gate2 = self.ada(cond).chunk(6, dim=1)
         y = _modulate(self.norm1(x), shift1, scale1)
-        x = x + gate1.unsqueeze(1) * self.attn(y, y, y, need_weights=False)[0]
+        x = x + gate1.unsqueeze(1) * self.attn(y, y, y, key_padding_mask=skip, need_weights=False)[0]
         return x + gate2.unsqueeze(1) * self.mlp(_modulate(self.norm2(x), shift2, scale2))
 
 
 class WeightDiT(Denoiser):
-    """ε (or x0) predictor for weight tokens: (x_t (B, N, s), t (B,), v_c (B, D)) -> (B, N, s)."""
+    """ε (or x0) predictor for weight tokens: (x_t (B, N, s), t (B,), v_c (B, D) or class embeddings
+    (B, k, D)) -> (B, N, s)."""
 
-    def __init__(self, num_tokens: int, block_size: int, text_dim: int, cfg: DiTConfig, text_path: bool = False):
-        super().__init__(num_tokens, block_size, text_dim, cfg.hidden, text_path)
+    def __init__(self, num_tokens: int, block_size: int, text_dim: int, cfg: DiTConfig, text_path: bool = False,
+                 classes: int = 0):
+        super().__init__(num_tokens, block_size, text_dim, cfg.hidden, text_path, classes)
         N, s, h = num_tokens, block_size, cfg.hidden
         self.cfg = cfg
         # eq. 5: a dedicated linear map per block, stored as one (N, s, h) tensor (a batched einsum).
@@ -98,15 +102,21 @@ class WeightDiT(Denoiser):
         self.out_weight = nn.Parameter(torch.zeros(N, h, s))
         self.out_bias = nn.Parameter(torch.zeros(N, s))
 
-    def network(self, x: torch.Tensor, t: torch.Tensor, v_c: torch.Tensor) -> torch.Tensor:
-        t_tok, c_tok = self.condition(x, t, v_c)  # (B, h) each
+    def network(self, x: torch.Tensor, t: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        t_tok, c_tok = self.condition(x, t, c)  # (B, h) each
         tokens = torch.einsum("bns,nsh->bnh", x, self.in_weight) + self.in_bias  # (B, N, h)
         z = torch.cat([c_tok.unsqueeze(1), t_tok.unsqueeze(1), tokens], dim=1) + self.pos  # (B, N + 2, h)
+        skip = None
+        if self.classes:  # (B, 2 + k + N, h), the padding rows skipped
+            class_tok, present = self.class_tokens(c)
+            z = torch.cat([z[:, :2], class_tok, z[:, 2:]], dim=1)
+            skip = torch.cat([torch.zeros_like(z[:, :2, 0], dtype=torch.bool), ~present,
+                              torch.zeros_like(z[:, :self.num_tokens, 0], dtype=torch.bool)], dim=1)
         cond = t_tok + c_tok
         for block in self.blocks:
-            z = block(z, cond)
+            z = block(z, cond, skip)
         shift, scale = self.ada_out(cond).chunk(2, dim=1)
-        z = _modulate(self.norm_out(z[:, 2:]), shift, scale)  # drop the prior tokens: (B, N, h)
+        z = _modulate(self.norm_out(z[:, -self.num_tokens:]), shift, scale)  # drop the prior tokens: (B, N, h)
         return torch.einsum("bnh,nhs->bns", z, self.out_weight) + self.out_bias
 
 

@@ -59,7 +59,7 @@ def train_generator(directory: str | Path, zoo: Zoo, cfg: GeneratorConfig, devic
     directory = Path(directory)
     train = TrainConfig(**cfg.train)
     seen = training_tasks(zoo, cfg.validation_tasks, train.batch_size)[0]
-    v_c = zoo.task_text[f"v_c/{cfg.text_variant}"][seen]  # (T, D)
+    condition = zoo.task_condition(cfg.text_variant, seen, cfg.condition)  # (T, D) or (T, k_max, D)
     directory.mkdir(parents=True, exist_ok=True)
     try:
         write_json_once(directory / GENERATOR_FILE, cfg.to_json(), "generator definition")
@@ -70,15 +70,16 @@ def train_generator(directory: str | Path, zoo: Zoo, cfg: GeneratorConfig, devic
     tokenizer = fit_tokenizer(zoo.theta[seen], zoo.spec, cfg.block_size, cfg.tokenizer, cfg.components)
     save_sealed(directory / TOKENIZER_FILE, tokenizer.state_dict(), definition)
     torch.manual_seed(cfg.seed)
-    model = build_denoiser(cfg.dit, tokenizer.num_tokens, cfg.block_size, cfg.text_dim, cfg.text_path)
-    model.fit_text_norm(v_c)
+    model = build_denoiser(cfg.dit, tokenizer.num_tokens, cfg.block_size, cfg.text_dim, cfg.text_path,
+                           cfg.class_slots())
+    model.fit_text_norm(condition)
     x0 = tokenizer.encode(zoo.theta[seen]).float()  # (T, N, s)
     if cfg.text_path:  # ridge on the flat tokens; a resumed run overwrites it with the checkpoint's
-        model.init_text_path(fit_ridge(v_c, (x0 * tokenizer.mask).flatten(1)))
+        model.init_text_path(fit_ridge(model.pooled(condition), (x0 * tokenizer.mask).flatten(1)))
     if train.lambda_task > 0 and train_features is None:
         raise ValueError(f"the generator's lambda_task = {train.lambda_task} needs the zoo's training features")
     task_loss = None if train_features is None else task_loss_term(zoo, train_features, seen, cfg.text_variant)
-    trainer = Trainer(model, cfg.diffusion(), tokenizer, x0, v_c, train, directory, device, task_loss)
+    trainer = Trainer(model, cfg.diffusion(), tokenizer, x0, condition, train, directory, device, task_loss)
     trainer.load_checkpoint()  # where a resumed run stands, so that only the probes ahead of it run
     for stop in sorted(s for s in set(probe_steps) if trainer.step < s < trainer.total_steps):
         trainer.fit(max_steps=stop - trainer.step, progress=progress)

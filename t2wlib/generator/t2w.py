@@ -30,6 +30,9 @@ from .diffusion import GaussianDiffusion, get_betas
 from .tokenizers import Tokenizer, tokenizer_from_state
 
 SAMPLERS = ("ddim", "ddpm")
+# What a denoiser is conditioned on: the pooled task text vector v_c (B, D), or the set of the task's
+# class embeddings (B, k, D), zero-padded to the largest trained k (denoiser.py).
+CONDITIONS = ("pooled", "classes")
 
 
 FORMAT = "t2w-generator/4"
@@ -62,9 +65,19 @@ class GeneratorConfig:
     seed: int
     train: dict  # the TrainConfig's fields (generator/trainer.py)
     format: str = FORMAT
+    # Added after format 4 was fixed: left out of generator.json (and so of the digest that keys the
+    # folder) at its default, so the generators made before it keep their folders and load unchanged.
+    condition: str = "pooled"
 
     def to_json(self) -> dict:
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+        record = json.loads(json.dumps(dataclasses.asdict(self)))
+        if record["condition"] == "pooled":
+            del record["condition"]
+        return record
+
+    def class_slots(self) -> int:
+        """How many class embeddings the denoiser takes per task (0: it takes the pooled v_c)."""
+        return self.k_range[1] if self.condition == "classes" else 0
 
     @classmethod
     def from_json(cls, record: dict, path: Path | str = "generator.json") -> GeneratorConfig:
@@ -73,10 +86,12 @@ class GeneratorConfig:
             raise ValueError(f"{path}: format {record.get('format')!r} is not {FORMAT!r}; retrain the generator "
                              "with this version of t2w")
         names = {f.name for f in dataclasses.fields(cls)}
-        missing, unknown = sorted(names - set(record)), sorted(set(record) - names)
+        missing, unknown = sorted(names - set(record) - {"condition"}), sorted(set(record) - names)
         if missing or unknown:
             raise ValueError(f"{path}: missing fields {missing}, unknown fields {unknown}; expected {sorted(names)}")
         cfg = cls(**{**record, "spec": HeadSpec.from_json(record["spec"]), "k_range": tuple(record["k_range"])})
+        if cfg.condition not in CONDITIONS:
+            raise ValueError(f"{path}: unknown condition {cfg.condition!r}; allowed: {', '.join(CONDITIONS)}")
         from ..encoders.backbones import BACKBONES
         from ..encoders.text import TEXT_ENCODERS
 
@@ -114,15 +129,21 @@ class T2WGenerator:
     @torch.no_grad()
     def sample(self, v_c: torch.Tensor, sampler: str = "ddim", steps: int = 20, guidance: float = 1.0,
                seed: int = 0, record: bool = False, start: torch.Tensor | None = None, t_start: int | None = None):
-        """Heads θ (B, P) for task text vectors v_c (B, D); with record=True also the decoded
+        """Heads θ (B, P) for task text vectors v_c (B, D) (for a generator conditioned on class sets,
+        `config.condition` "classes": the tasks' class embeddings (B, k, D), zero rows padding the
+        smaller tasks: `Zoo.task_condition` makes either); with record=True also the decoded
         x0-estimate θ̂ (B, P) at every sampling step, as a list of (t, θ̂).
 
         From pure noise by default; with `start` heads (B, P) and a step index `t_start`, from those
         heads noised to step t_start by q(x_t | x_0) (partial denoising: enhancement, Figure 6)."""
         if sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {sampler!r}; allowed: {', '.join(SAMPLERS)}")
-        if v_c.ndim != 2 or v_c.shape[1] != self.model.text_dim:
-            raise ValueError(f"v_c must be (B, {self.model.text_dim}), got {tuple(v_c.shape)}")
+        slots, dim = self.config.class_slots(), self.model.text_dim
+        if slots and not (v_c.ndim == 3 and 1 <= v_c.shape[1] <= slots and v_c.shape[2] == dim):
+            raise ValueError(f"this generator is conditioned on class sets: its condition must be (B, k <= {slots}, "
+                             f"{dim}) class embeddings, got {tuple(v_c.shape)}")
+        if not slots and (v_c.ndim != 2 or v_c.shape[1] != dim):
+            raise ValueError(f"v_c must be (B, {dim}), got {tuple(v_c.shape)}")
         if not torch.isfinite(v_c).all():
             raise ValueError("text vector v_c holds NaN or inf values; check the text embeddings")
         if not math.isfinite(guidance):
@@ -178,7 +199,8 @@ class T2WGenerator:
                                            f"{directory / GENERATOR_FILE}; retrain the generator in a new folder")
         tokenizer = tokenizer_from_state({"spec": cfg.spec.to_json(), "block_size": cfg.block_size,
                                           "mode": cfg.tokenizer, "components": cfg.components}, tok_state)
-        model = build_denoiser(cfg.dit, tokenizer.num_tokens, cfg.block_size, cfg.text_dim, cfg.text_path)
+        model = build_denoiser(cfg.dit, tokenizer.num_tokens, cfg.block_size, cfg.text_dim, cfg.text_path,
+                               cfg.class_slots())
         expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
         found = {k: tuple(v.shape) for k, v in state.items()}
         if expected != found:

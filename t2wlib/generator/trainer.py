@@ -98,7 +98,8 @@ def batch_rows(step: int, n: int, batch_size: int, seed: int) -> torch.Tensor:
 
 
 class Trainer:
-    """Trains a denoiser on the seen zoo's tokens x0 (T, N, s) with task text vectors v_c (T, D)."""
+    """Trains a denoiser on the seen zoo's tokens x0 (T, N, s) with task conditions v_c: text vectors
+    (T, D), or class sets (T, k, D) for a denoiser conditioned on them."""
 
     def __init__(self, model: torch.nn.Module, diffusion: GaussianDiffusion, tokenizer: Tokenizer,
                  x0: torch.Tensor, v_c: torch.Tensor, cfg: TrainConfig, directory: str | Path,

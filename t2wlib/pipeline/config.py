@@ -104,7 +104,7 @@ def generator_config(profile, zoo: Zoo, variant: str, seed: int) -> GeneratorCon
         text_dim=zoo.task_text[f"v_c/{variant}"].shape[1], text_encoder=zoo.source.get("text_encoder"),
         backbone=zoo.source.get("backbone"), image_size=profile.image_size, dataset=zoo.source.get("dataset"),
         zoo=zoo.name, k_range=tuple(zoo.config.k_range), validation_tasks=profile.gen_validation_tasks,
-        seed=seed, train=train_config(profile, seed, train_tasks).record())
+        seed=seed, train=train_config(profile, seed, train_tasks).record(), condition=profile.condition)
 
 
 def generator_path(artifacts, profile, zoo: Zoo, variant: str, seed: int) -> Path:

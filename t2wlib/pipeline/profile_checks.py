@@ -42,9 +42,20 @@ def _choice(names: Callable[[], list[str]]) -> Rule:
 
 def _dit_names() -> list[str]:
     from ..generator.denoisers import MLP_FILM
+
+    return [*_dit_sizes(), MLP_FILM]
+
+
+def _dit_sizes() -> list[str]:
     from ..generator.dit import DIT_SIZES
 
-    return [*DIT_SIZES, MLP_FILM]
+    return list(DIT_SIZES)
+
+
+def _conditions() -> list[str]:
+    from ..generator.t2w import CONDITIONS
+
+    return list(CONDITIONS)
 
 
 def _modes() -> list[str]:
@@ -106,6 +117,7 @@ RULES: dict[str, Rule] = {
     "gen_components": _int_between(1, 65536),
     "tasks_per_component": _int_between(0, 65536),
     "text_path": (lambda v: True, "true or false"),
+    "condition": _choice(_conditions),
     "diffusion_steps": _int_between(2, 100_000),
     "noise_schedule": _choice(_schedules),
     "prediction": _choice(_predictions),
@@ -125,6 +137,9 @@ RULES: dict[str, Rule] = {
     "heldout_seeds": _items(lambda s: SEED[0](s), "seeds from 0 to 2**32 - 1"),
     "trajectory_stride": POSITIVE, "figure3_steps": POSITIVE,
     "figure3_dit": (lambda v: v == "" or v in _dit_names(), ""),
+    "convergence_steps": (lambda v: len(v) == 0 or (len(v) >= 2 and all(a < b for a, b in zip(v, v[1:])) and v[0] >= 1),
+                          "() or two or more increasing step budgets >= 1"),
+    "convergence_dits": _items(lambda d: d in _dit_sizes(), "DiT sizes (generator/dit.py DIT_SIZES)"),
     "ablation_dataset": (lambda v: True, "a dataset name, or empty for the first"),
     "ablation_epochs": POSITIVE, "ablation_steps": POSITIVE,
     "ablation_seeds": _items(lambda s: SEED[0](s), "seeds from 0 to 2**32 - 1"),
@@ -163,11 +178,14 @@ def check_profile(profile) -> None:
     if profile.text_path and profile.prediction != "x0":
         raise ValueError(f"profile field text_path = True needs prediction = 'x0' (the path adds a linear map of the "
                          f"text to the x0 estimate); got prediction = {profile.prediction!r}")
+    if profile.condition == "classes" and profile.dit not in _dit_sizes():
+        raise ValueError(f"profile field condition = 'classes' needs a DiT (one token per class); got dit = "
+                         f"{profile.dit!r}; allowed: {', '.join(_dit_sizes())}")
     if any(t > profile.diffusion_steps for t in profile.enhancement_t):
         raise ValueError(f"profile field enhancement_t = {profile.enhancement_t!r} is out of range; allowed: diffusion "
                          f"steps from 1 to diffusion_steps = {profile.diffusion_steps}")
 
 
 _CHOICES = {"backbone": _backbones, "text_encoder": _text_encoders, "dit": _dit_names, "figure3_dit": _dit_names,
-            "tokenizer_mode": _modes,
+            "tokenizer_mode": _modes, "condition": _conditions,
             "noise_schedule": _schedules, "prediction": _predictions}

@@ -74,6 +74,9 @@ class Profile:
     # A linear map v_c -> x0 tokens added to the denoiser's x0 estimate, started from ridge regression
     # (generator/denoiser.py); x0-prediction only.
     text_path: bool = False
+    # What the denoiser is conditioned on: "pooled" (the task text vector v_c, the paper's) or
+    # "classes" (the set of the task's class embeddings, one token each, Tina's; a DiT only).
+    condition: str = "pooled"
     diffusion_steps: int = 1000
     noise_schedule: str = "linear"
     # eq. 9 predicts ε. The embedded zoos are tightly clustered (all heads fine-tuned from one θ0*),
@@ -120,6 +123,10 @@ class Profile:
     # gen_steps / dit), so that ε can be shown trained to its plateau where it learns slower than x0.
     figure3_steps: int | None = None
     figure3_dit: str = ""
+    # The convergence study's curves (02_train, experiments/convergence.py): the step budgets the
+    # profile's generator and its ε twin are scored at (() = no study), at each DiT width named.
+    convergence_steps: tuple[int, ...] = ()
+    convergence_dits: tuple[str, ...] = ()
     # Ablation (04_ablation, Table 2): the dataset ("" = the first), generator epochs (None =
     # gen_epochs) and seeds (() = the profile's) every variant trains with.
     # Every variant also leaves `ablation_validation_tasks` seen tasks out of its training and is
@@ -206,6 +213,8 @@ PROFILES: dict[str, Profile] = {
         enhancement_tasks=6,
         enhancement_t=(100, 400),
         ablation_validation_tasks=16,
+        convergence_steps=(5, 10, 20, 40),
+        convergence_dits=("tiny",),
         init_tasks=3,
         init_epochs=3,
         reptile_iterations=2,
@@ -261,9 +270,12 @@ PROFILES: dict[str, Profile] = {
         heldout_zoo_tasks=400,
         heldout_seeds=(42,),
         trajectory_stride=10,
-        # Figure 3's ε generator: the tiny DiT does not learn ε on the compact tokens, cpu-small does
-        # (figures/cpu/convergence.md); trained to where its validation curve flattens.
-        figure3_steps=4800,
+        # The convergence study's four budgets, the largest 30x gen_steps, at widths 32 and 128.
+        convergence_steps=(600, 2400, 9600, 18000),
+        convergence_dits=("tiny", "cpu-small"),
+        # Figure 3's ε generator: the study's ε curve at width 128 (the tiny DiT does not learn ε on
+        # the compact tokens), the same definition, so trained once, at the study's largest budget.
+        figure3_steps=18000,
         figure3_dit="cpu-small",
         ablation_seeds=(42,),
         # The paper's two 8-class tasks; two of 4 on a 10-class dataset (for_dataset).

@@ -328,6 +328,18 @@ class Zoo:
         df["class_names"] = [[self.class_names[c] for c in t] for t in df["classes"]]
         return df
 
+    def task_condition(self, variant: str, ids: list[int], condition: str = "pooled") -> torch.Tensor:
+        """What a generator of `condition` (generator.t2w.CONDITIONS) is conditioned on for tasks `ids`:
+        their text vectors v_c (len(ids), D), or their class embeddings (len(ids), k_max, D) in the
+        task's class order, zero rows after a task's last class (k_max: the zoo's largest task)."""
+        if condition == "pooled":
+            return self.task_text[f"v_c/{variant}"][ids]
+        if condition != "classes":
+            raise ValueError(f"unknown condition {condition!r}; allowed: pooled, classes")
+        classes = self.tasks.padded(ids)  # (len(ids), k <= k_max), -1 padded
+        e = self.task_text[f"class_emb/{variant}"][classes.clamp_min(0)] * (classes >= 0).unsqueeze(-1)
+        return torch.nn.functional.pad(e, (0, 0, 0, self.config.k_range[1] - e.shape[1]))
+
     def select(self, rows: list[int], view: str) -> Zoo:
         """The view of rows `rows` (of this zoo), labelled `view`."""
         index = torch.as_tensor(rows, dtype=torch.int64)
