@@ -1,10 +1,11 @@
-"""The convergence study: T2W's validation accuracy and loss against training steps, at two widths,
-x0 and ε, beside the hypernetwork and the reference heads, and the training levers one at a time
-(t2wlib/experiments/convergence.py says what each part is). Validation seen tasks only: nothing
-here looks at the unseen tasks. Writes figures/<profile>/convergence{,_levers,_plateau}.{csv,md,json}
-and convergence.png with provenance (convergence_<dataset>* for a dataset other than the profile's
-first), after each model (a run cut short keeps what it finished);
-trained generators are reused and resumed.
+"""The convergence study's levers and extras, beside the curves that 02_train runs (`make run`):
+T2W's validation accuracy after `LEVER_STEPS` steps with one training lever changed at a time, and
+the hypernetwork trained through the task loss; the curves too, for a dataset other than the
+profile's first or a profile run without 02 (t2wlib/experiments/convergence.py says what each part
+is). Validation seen tasks only: nothing here looks at the unseen tasks. Writes
+figures/<profile>/convergence{,_plateau,_levers,_task_loss}.{csv,md} and convergence.png with
+provenance (convergence_<dataset>* for a dataset other than the profile's first), after each model
+(a run cut short keeps what it finished); trained generators are reused and resumed.
 
     .venv/bin/python scripts/convergence_study.py [--profile cpu] [--datasets emoji] [--set ...] [--part ...]
 """
@@ -17,44 +18,32 @@ import pandas as pd
 from study import study_session
 
 from t2wlib.experiments import convergence as study
-from t2wlib.pipeline import plotting
+from t2wlib.pipeline import convergence_report
 from t2wlib.pipeline.config import compact_components, seen_split
 
-# The parts run by default; "logged" (the curves' scores logged so far, without training further)
-# may be asked for too, for a study whose curves were stopped short.
-PARTS = ("curves", "hypernetwork", "task-loss", "levers")
+# The parts run by default; "curves" (02_train's) may be asked for too.
+PARTS = ("levers", "task-loss")
 
 
 def main() -> None:
     parts = PARTS
-    if "--part" in sys.argv:  # the parts to run (default: all), before study_session parses the rest
+    if "--part" in sys.argv:  # the parts to run (default: levers and task loss), before study_session parses the rest
         i = sys.argv.index("--part")
         parts = tuple(sys.argv[i + 1].split(","))
         del sys.argv[i:i + 2]
     session, datasets = study_session(__doc__.split("\n")[0], "scripts/convergence_study.py")
     run = session.dataset(datasets[0])
     zoo, test, profile = run.zoo, run.test, run.profile
-    base = study.study_profile(profile, study.BASE, max(study.BUDGETS))
-    train_ids, val_ids = seen_split(zoo, base)
-    references = study.reference_scores(zoo, test, train_ids, val_ids, base.gen_components, base.block_size)
-    print(references, flush=True)
     # The profile's first dataset writes convergence*; another one convergence_<dataset>*.
     stem = "convergence" if datasets[0] == session.profile.datasets[0] else f"convergence_{datasets[0]}"
-    out = session.writer(base.seeds)
-    out.json({"dataset": datasets[0], "validation_tasks": len(val_ids), "training_tasks": len(train_ids),
-              "references": references}, f"{stem}_references")
-    curves, levers = [], []
-
-    def write():
-        if curves:
-            table = pd.DataFrame(curves)
-            out.table(table, stem)
-            out.table(study.plateau_table(table), f"{stem}_plateau")
-            out.figure(plotting.convergence(table, references), stem)
-        if levers:
-            out.table(pd.DataFrame(levers), f"{stem}_levers")
+    out = session.writer(profile.seeds[:1])
+    base = study.study_profile(profile, study.BASE, study.LEVER_STEPS)
+    train_ids = seen_split(zoo, base)[0]
 
     def levers_part():
+        references = convergence_report.write_references(out, base, zoo, test, f"{stem}_levers_references")
+        print(references, flush=True)
+        levers = []
         for name, overrides in study.LEVERS.items():
             prof = study.study_profile(profile, {**study.LEVER_BASE, **overrides}, study.LEVER_STEPS)
             row = study.generator_rows(session.artifacts, prof, zoo, test, name, (study.LEVER_STEPS,),
@@ -63,32 +52,24 @@ def main() -> None:
             levers.append({**row, "settings": f"{prof.tokenizer_mode} tokens, block {prof.block_size}, {prof.dit}, "
                                               f"{prof.prediction}, text path {prof.text_path}, min-SNR {prof.min_snr},"
                                               f" draws {prof.noise_draws}, components {components}, "
-                                              f"task loss {prof.lambda_task:g}"})
-            write()
+                                              f"task loss {prof.lambda_task:g}, condition {prof.condition}"})
+            out.table(pd.DataFrame(levers), f"{stem}_levers")
 
-    def hypernetwork_part():
-        curves.extend(study.hypernetwork_rows(session.artifacts, base, zoo, test, study.BUDGETS))
-        write()
-
-    def task_loss_part():  # the hypernetwork trained through the task loss as well
-        curves.extend(study.hypernetwork_rows(session.artifacts, base, zoo, test, study.TASK_LOSS_BUDGETS, run.train))
-        write()
+    def task_loss_part():
+        # The hypernetwork in the levers' base token space, MSE against through the task loss as well,
+        # a budget short of the curves' for time: each task-loss step also decodes 32 heads (P weights
+        # each, not the K coordinates the MSE compares) and runs them on 64 samples of their tasks.
+        budgets = profile.convergence_steps[:-1]
+        rows = study.hypernetwork_rows(session.artifacts, base, zoo, test, budgets)
+        rows += study.hypernetwork_rows(session.artifacts, base, zoo, test, budgets, run.train)
+        out.table(pd.DataFrame(rows), f"{stem}_task_loss")
 
     def curves_part():
-        for name, overrides in study.CURVES.items():
-            prof = study.study_profile(profile, overrides, max(study.BUDGETS))
-            curves.extend(study.generator_rows(session.artifacts, prof, zoo, test, name, study.BUDGETS, session.device))
-            write()
-
-    def logged_part():  # the curves' scores made so far, without training further
-        for name, overrides in study.CURVES.items():
-            curves.extend(study.logged_rows(session.artifacts, study.study_profile(profile, overrides, max(study.BUDGETS)),
-                                            zoo, name))
-        write()
+        convergence_report.run_curves(out, session.artifacts, profile, zoo, test, session.device, stem)
 
     for part in parts:  # in the order given
-        {"levers": levers_part, "hypernetwork": hypernetwork_part, "task-loss": task_loss_part, "curves": curves_part,
-         "logged": logged_part}[part]()
+        {"levers": levers_part, "task-loss": task_loss_part, "curves": curves_part}[part]()
+
 
 if __name__ == "__main__":
     main()

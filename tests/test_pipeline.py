@@ -69,6 +69,18 @@ def test_training_stage_outputs(smoke_run):
         names = {p.name for p in folder.iterdir()}
         assert {"generator.json", "ema.safetensors", "tokenizer.safetensors", "curves.jsonl"} <= names
         assert any(n.startswith("checkpoint-") for n in names)
+    # the convergence curves on emoji-tiny: every model scored at every budget, the loss beside the
+    # accuracy for T2W, a plateau row per model, the figure, the references
+    curves = pd.read_csv(figs / "convergence.csv")
+    assert set(curves.model) == {"T2W x0 + text path, h 32 (the profile's generator)", "T2W ε, h 32", "hypernetwork"}
+    for model, part in curves.groupby("model"):  # four budgets each (whole epochs: near the profile's)
+        assert len(part) == 4 and part.step.is_monotonic_increasing and part.step.is_unique, model
+    assert curves.accuracy.between(0, 1).all()
+    assert curves[curves.model != "hypernetwork"].validation_loss.gt(0).all()
+    assert set(pd.read_csv(figs / "convergence_plateau.csv").model) == set(curves.model)
+    assert (figs / "convergence.png").stat().st_size > 10_000
+    references = json.loads((figs / "convergence_references.json").read_text())["references"]
+    assert {"ridge", "θ0*", "Universal", "trained (ceiling)"} <= set(references)
 
 
 @pytest.mark.pipeline

@@ -4,10 +4,13 @@ levers help? Everything is scored on the zoo's *validation* seen tasks (held out
 training), never on the unseen tasks that report results, so the settings it picks are honest.
 
 Two parts:
-  * curves: T2W generators (x0 and ε, two widths) and the hypernetwork trained for the largest budget,
-    their EMA weights scored at every budget on the way (a learning curve: the learning rate at an
-    intermediate budget is that of the long run's cosine schedule, not of a run that ends there);
-  * levers: one change at a time from a base generator, each trained `LEVER_STEPS` steps and scored.
+  * curves (`curve_rows`, run by 02_train on the profile's first dataset): the profile's generator
+    and its ε twin at each width of `convergence_dits`, each trained for the largest of the profile's
+    `convergence_steps`, their EMA weights scored at every budget on the way (a learning curve: the
+    learning rate at an intermediate budget is that of the long run's cosine schedule, not of a run
+    that ends there), and the hypernetwork trained for each budget;
+  * levers (scripts/convergence_study.py, `make convergence`): one change at a time from a base
+    generator, each trained `LEVER_STEPS` steps and scored.
 Reference lines: the trained heads (the ceiling), ridge regression, the Universal Model, θ0* (the
 head every zoo head starts from) and the trained heads projected on the compact token space.
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -24,6 +28,7 @@ import torch
 
 from ..core.files import atomic_write_text
 from ..data.features import FeatureSet
+from ..generator.dit import DIT_SIZES
 from ..generator.from_zoo import task_loss_term, train_generator
 from ..generator.ridge import fit_ridge
 from ..generator.t2w import T2WGenerator
@@ -34,26 +39,15 @@ from ..pipeline.config import compact_components, generator_config, generator_pa
 from ..zoo.model_zoo import Zoo
 from .scoring import head_scores
 
-BUDGETS = (600, 2400, 9600, 18000)
-# The hypernetwork through the task loss stops a budget short, for time: each of its steps also
-# decodes 32 heads (P weights each, not the K coordinates the MSE compares) and runs them forward
-# and backward on 64 samples of their tasks.
-TASK_LOSS_BUDGETS = BUDGETS[:-1]
+PREDICTION_NAMES = {"x0": "x0", "eps": "ε", "v": "v"}
+
 LEVER_STEPS = 2400
-# The compact token space the study started from: the seen heads' top 512 principal components,
+# The compact token space the levers started from: the seen heads' top 512 principal components,
 # whitened, in tokens of 32 (pca_tokenizer.py).
 COMPACT = {"tokenizer_mode": "pca", "gen_components": 512, "tasks_per_component": 0, "block_size": 32}
 BASE = {**COMPACT, "prediction": "x0", "text_path": True, "dit": "cpu-small"}
 # What the cpu profile took from the levers below: one global scale, at most one component per 10 seen tasks.
 ADOPTED = {**BASE, "tokenizer_mode": "pca-global", "tasks_per_component": 10}
-# Generators traced over BUDGETS: each a profile override; every width here is >= its tokens' 32 values.
-CURVES = {
-    "T2W x0 + text path, h 32": {**BASE, "dit": "tiny"},
-    "T2W ε, h 32": {**COMPACT, "prediction": "eps", "text_path": False, "dit": "tiny"},
-    "T2W x0 + text path, h 128": BASE,
-    "T2W ε, h 128": {**COMPACT, "prediction": "eps", "text_path": False, "dit": "cpu-small"},
-    "T2W x0 + text path, h 128, global scale, 1 component per 10 tasks (the cpu generator)": ADOPTED,
-}
 # Weight of the task loss where a model trains through it (its cross-entropy is about the size of L_diff).
 TASK_LOSS_WEIGHT = 1.0
 # One change each from LEVER_BASE, the cheaper of the two widths (the curves show them level).
@@ -75,7 +69,41 @@ LEVERS = {
     "one global scale (pca-global), not whitened": {"tokenizer_mode": "pca-global"},
     "pca-global, at most 1 component per 10 seen tasks": {"tokenizer_mode": "pca-global", "tasks_per_component": 10},
     "pca-global, 1 per 10 seen tasks, width 128 (the cpu generator)": {**ADOPTED, "dit": "cpu-small"},
+    "conditioned on the set of class embeddings (one token per class)": {"condition": "classes"},
+    "the cpu generator conditioned on the set of class embeddings": {**ADOPTED, "dit": "cpu-small",
+                                                                     "condition": "classes"},
 }
+
+
+def curve_models(profile) -> dict[str, dict]:
+    """The generators the curves trace, by name, as overrides of `profile`: at each width of
+    `convergence_dits`, the profile's own generator and its ε twin (no text path: an x0 term), which
+    is Figure 3's other generator where the width is `figure3_dit`."""
+    models = {}
+    for dit in profile.convergence_dits:
+        width = f"h {DIT_SIZES[dit].hidden}"
+        own = " (the profile's generator)" if dit == profile.dit else ""
+        path = " + text path" if profile.text_path else ""
+        models[f"T2W {PREDICTION_NAMES[profile.prediction]}{path}, {width}{own}"] = {"dit": dit}
+        if profile.prediction != "eps":
+            models[f"T2W ε, {width}"] = {"dit": dit, "prediction": "eps", "text_path": False}
+    return models
+
+
+def curve_rows(artifacts, profile, zoo: Zoo, test: FeatureSet, device: str = "cpu",
+               written: Callable[[list[dict]], None] | None = None) -> list[dict]:
+    """The curves: every model of `curve_models` trained (or resumed) to the largest of the profile's
+    `convergence_steps` and scored at each, then the hypernetwork in the profile's token space at
+    each budget; `written(rows)` after each model, so that a caller can write what is finished."""
+    steps, rows = profile.convergence_steps, []
+    for name, overrides in curve_models(profile).items():
+        rows += generator_rows(artifacts, study_profile(profile, overrides, max(steps)), zoo, test, name, steps, device)
+        if written is not None:
+            written(rows)
+    rows += hypernetwork_rows(artifacts, study_profile(profile, {}, max(steps)), zoo, test, steps)
+    if written is not None:
+        written(rows)
+    return rows
 
 
 def study_profile(profile, overrides: dict, steps: int):
@@ -91,12 +119,13 @@ def study_profile(profile, overrides: dict, steps: int):
 def reference_scores(zoo: Zoo, test: FeatureSet, train_ids: list[int], val_ids: list[int],
                      components: int, block_size: int) -> dict[str, float]:
     """Mean validation accuracy of the reference heads: trained, ridge (fitted on `train_ids`), the
-    Universal Model, θ0*, and the trained heads projected on a compact tokenizer of `components`."""
+    Universal Model, θ0*, and the trained heads projected on a compact tokenizer of `components` (if > 0)."""
     v = zoo.task_text["v_c/prompt"]
     ridge = fit_ridge(v[train_ids], zoo.theta[train_ids])
-    compact = fit_tokenizer(zoo.theta[train_ids], zoo.spec, block_size, "pca", components)
-    heads = {"ridge": ridge(v[val_ids]), "θ0*": zoo.starts[0].expand(len(val_ids), -1),
-             f"trained, projected on {components} components": compact.decode(compact.encode(zoo.theta[val_ids]))}
+    heads = {"ridge": ridge(v[val_ids]), "θ0*": zoo.starts[0].expand(len(val_ids), -1)}
+    if components:  # (0: block tokens, which carry every weight)
+        compact = fit_tokenizer(zoo.theta[train_ids], zoo.spec, block_size, "pca", components)
+        heads[f"trained, projected on {components} components"] = compact.decode(compact.encode(zoo.theta[val_ids]))
     out = {"trained (ceiling)": float(zoo.test_accuracy[val_ids].mean()),
            "Universal": float(zoo.universal_accuracy[val_ids].mean())}
     out.update({name: float(head_scores(zoo, theta, test, val_ids).accuracy.mean()) for name, theta in heads.items()})
@@ -111,7 +140,8 @@ def validation_loss(gen: T2WGenerator, zoo: Zoo, val_ids: list[int], seed: int =
     t = torch.randint(0, gen.diffusion.num_steps, (len(x0),), generator=g)
     noise = torch.randn(x0.shape, generator=g)
     gen.model.eval()
-    out = gen.diffusion.training_losses(gen.model, x0, t, {"v_c": zoo.task_text["v_c/prompt"][val_ids].float()},
+    condition = zoo.task_condition("prompt", val_ids, gen.config.condition).float()
+    out = gen.diffusion.training_losses(gen.model, x0, t, {"v_c": condition},
                                         noise=noise, mask=gen.tokenizer.mask)
     return float(out["loss"].mean())
 
@@ -119,7 +149,8 @@ def validation_loss(gen: T2WGenerator, zoo: Zoo, val_ids: list[int], seed: int =
 def score_generator(gen: T2WGenerator, zoo: Zoo, test: FeatureSet, val_ids: list[int], ddim_steps: int,
                     seed: int) -> dict[str, float]:
     """Validation accuracy of DDIM samples and of the first x0-estimate (from pure noise), and the loss."""
-    theta, trajectory = gen.sample(zoo.task_text["v_c/prompt"][val_ids], steps=ddim_steps, seed=seed, record=True)
+    condition = zoo.task_condition("prompt", val_ids, gen.config.condition)
+    theta, trajectory = gen.sample(condition, steps=ddim_steps, seed=seed, record=True)
     return {"accuracy": float(head_scores(zoo, theta, test, val_ids).accuracy.mean()),
             "first_x0_accuracy": float(head_scores(zoo, trajectory[0][1], test, val_ids).accuracy.mean()),
             "validation_loss": validation_loss(gen, zoo, val_ids)}
@@ -186,7 +217,7 @@ def hypernetwork_rows(artifacts, profile, zoo: Zoo, test: FeatureSet, budgets: t
         cfg = train_config(dataclasses.replace(profile, gen_steps=steps, lambda_task=weight), profile.seeds[0],
                            len(train_ids))
         start = time.perf_counter()  # (0 when loaded from an earlier run)
-        net = train_hypernetwork(artifacts / "convergence" / f"{folder}-{profile.tokenizer_mode}-{steps}",
+        net = train_hypernetwork(Path(artifacts) / "convergence" / f"{folder}-{profile.tokenizer_mode}-{steps}",
                                  zoo.theta[train_ids], v[train_ids], tokenizer, cfg, task_loss=term)
         theta = hypernetwork_heads(net, v[val_ids], tokenizer)
         rows.append({"model": name, "step": cfg.epochs * (len(train_ids) // cfg.batch_size),
