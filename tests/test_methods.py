@@ -58,6 +58,7 @@ def test_a_new_baseline_is_one_entry(zoos, monkeypatch):
 
     class FakeGenerator:  # T2W's place in Table 1, without training one
         tokenizer = None
+        config = type("Config", (), {"condition": "pooled"})()
 
         def sample(self, v_c, steps, seed):
             return torch.zeros(len(v_c), single.spec.num_params)

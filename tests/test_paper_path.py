@@ -18,7 +18,7 @@ OVERRIDES = ["datasets=cifar100", "image_size=64", "batch_size=16", "zoo_tasks=1
              "stage1_epochs=2", "stage2_epochs=2", "universal_epochs=2", "zoo_batch_size=8",
              "universal_batch_size=8", "dit=tiny", "block_size=128", "diffusion_steps=100", "enhancement_t=50", "ddim_steps=5",
              "gen_epochs=2", "gen_batch_size=4", "checkpoint_every=2", "seeds=42", "eval_seen_tasks=4",
-             "trajectory_tasks=1", "heldout_split_classes=0",
+             "trajectory_tasks=1", "heldout_split_classes=0", "ablation_validation_tasks=2",
              "hidden=16"]  # the paper's r, set explicitly: the rule would give 4 classes r = 2
 
 
