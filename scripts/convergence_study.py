@@ -21,7 +21,7 @@ from t2wlib.experiments import convergence as study
 from t2wlib.pipeline import convergence_report
 from t2wlib.pipeline.config import compact_components, seen_split
 
-# The parts run by default; "curves" (02_train's) may be asked for too.
+# The parts run by default; "curves" (02_train's) and "eps-long" (the ε curve 4x longer) may be asked for too.
 PARTS = ("levers", "task-loss")
 
 
@@ -64,11 +64,21 @@ def main() -> None:
         rows += study.hypernetwork_rows(session.artifacts, base, zoo, test, budgets, run.train)
         out.table(pd.DataFrame(rows), f"{stem}_task_loss")
 
+    def eps_long_part():
+        # Figure 3's ε generator (the curves' ε twin at figure3_dit) where the curves stop while it
+        # still rises: trained 4x the curves' largest budget, scored at 1x, 2x and 4x.
+        budgets = tuple(max(profile.convergence_steps) * f for f in (1, 2, 4))
+        overrides = {"prediction": "eps", "text_path": False, "dit": profile.figure3_dit or profile.dit}
+        rows = study.generator_rows(session.artifacts, study.study_profile(profile, overrides, max(budgets)), zoo, test,
+                                    f"T2W ε, {profile.figure3_dit or profile.dit}, {max(budgets)} steps", budgets,
+                                    session.device)
+        out.table(pd.DataFrame(rows), f"{stem}_eps_long")
+
     def curves_part():
         convergence_report.run_curves(out, session.artifacts, profile, zoo, test, session.device, stem)
 
     for part in parts:  # in the order given
-        {"levers": levers_part, "task-loss": task_loss_part, "curves": curves_part}[part]()
+        {"levers": levers_part, "task-loss": task_loss_part, "curves": curves_part, "eps-long": eps_long_part}[part]()
 
 
 if __name__ == "__main__":
