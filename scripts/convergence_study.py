@@ -1,9 +1,10 @@
 """The convergence study's levers and extras, beside the curves that 02_train runs (`make run`):
-T2W's validation accuracy after `LEVER_STEPS` steps with one training lever changed at a time, and
-the hypernetwork trained through the task loss; the curves too, for a dataset other than the
+T2W's validation accuracy after `LEVER_STEPS` steps with one training lever changed at a time, the
+hypernetwork trained through the task loss, and Figure 3's ε generator trained 4x longer than the
+curves (where they stop while it still rises); the curves too, for a dataset other than the
 profile's first or a profile run without 02 (t2wlib/experiments/convergence.py says what each part
 is). Validation seen tasks only: nothing here looks at the unseen tasks. Writes
-figures/<profile>/convergence{,_plateau,_levers,_task_loss}.{csv,md} and convergence.png with
+figures/<profile>/convergence{,_plateau,_levers,_task_loss,_eps_long}.{csv,md} and convergence.png with
 provenance (convergence_<dataset>* for a dataset other than the profile's first), after each model
 (a run cut short keeps what it finished); trained generators are reused and resumed.
 
@@ -21,13 +22,13 @@ from t2wlib.experiments import convergence as study
 from t2wlib.pipeline import convergence_report
 from t2wlib.pipeline.config import compact_components, seen_split
 
-# The parts run by default; "curves" (02_train's) and "eps-long" (the ε curve 4x longer) may be asked for too.
-PARTS = ("levers", "task-loss")
+# The parts run by default; "curves" (02_train's) may be asked for too.
+PARTS = ("levers", "task-loss", "eps-long")
 
 
 def main() -> None:
     parts = PARTS
-    if "--part" in sys.argv:  # the parts to run (default: levers and task loss), before study_session parses the rest
+    if "--part" in sys.argv:  # the parts to run (default: PARTS), before study_session parses the rest
         i = sys.argv.index("--part")
         parts = tuple(sys.argv[i + 1].split(","))
         del sys.argv[i:i + 2]

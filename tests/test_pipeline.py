@@ -200,6 +200,39 @@ def test_results_page_and_provenance_name_each_notebook(smoke_run):
 
 
 @pytest.mark.pipeline
+def test_convergence_script_runs_levers_task_loss_and_the_long_eps_curve(smoke_run, tmp_path, monkeypatch):
+    """scripts/convergence_study.py over the smoke run's zoos, with two levers (one of them the
+    class-set condition) at a few steps: every part writes its table, with provenance."""
+    import importlib.util
+    import sys
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    spec = importlib.util.spec_from_file_location("convergence_study", REPO / "scripts" / "convergence_study.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    from t2wlib.experiments import convergence
+
+    monkeypatch.setattr(convergence, "LEVER_STEPS", 10)
+    monkeypatch.setattr(convergence, "LEVER_BASE", {"tokenizer_mode": "pca-global", "gen_components": 16,
+                                                    "tasks_per_component": 0, "dit": "tiny"})
+    monkeypatch.setattr(convergence, "LEVERS", {"base": {}, "class set": {"condition": "classes"}})
+    figures = tmp_path / "f"
+    monkeypatch.setattr(sys, "argv", ["convergence_study.py", "--profile", "smoke", "--datasets", "emoji-tiny",
+                                      "--artifacts", str(RUN / "artifacts"), "--figures", str(figures)])
+    script.main()
+    levers = pd.read_csv(figures / "convergence_levers.csv")
+    assert list(levers.model) == ["base", "class set"] and levers.accuracy.between(0, 1).all()
+    assert levers.settings.str.contains("condition classes").tolist() == [False, True]
+    task_loss = pd.read_csv(figures / "convergence_task_loss.csv")
+    assert set(task_loss.model) == {"hypernetwork", "hypernetwork + task loss"} and len(task_loss) == 6  # 3 budgets
+    eps_long = pd.read_csv(figures / "convergence_eps_long.csv")
+    assert len(eps_long) == 3 and eps_long.step.is_monotonic_increasing and eps_long.validation_loss.gt(0).all()
+    provenance = json.loads((figures / "provenance.json").read_text())
+    assert all(provenance[f"convergence_{n}.csv"]["notebook"] == "scripts/convergence_study.py"
+               for n in ("levers", "task_loss", "eps_long"))
+
+
+@pytest.mark.pipeline
 def test_set_overrides_reach_the_notebooks_and_their_provenance(smoke_run, tmp_path, capsys):
     from t2wlib.pipeline import cli
 
