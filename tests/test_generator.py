@@ -187,6 +187,7 @@ def test_generator_levers_are_range_checked(overrides, message):
         get_profile("smoke", **overrides)
 
 
+@pytest.mark.filterwarnings("ignore:5 classes is outside")
 def test_class_set_generator_trains_resumes_loads_and_samples_from_class_embeddings(trained, tmp_path):
     """condition = "classes": the denoiser takes each task's class embeddings (zero-padded to the
     zoo's largest task), not the pooled v_c. Its definition records the condition (a pooled one's
@@ -235,3 +236,15 @@ def test_class_set_generator_trains_resumes_loads_and_samples_from_class_embeddi
     resumed, _ = train_generator(tmp_path / "a", zoo, cfg, progress=False)
     for (name, a), b in zip(gen.model.state_dict().items(), resumed.model.state_dict().values()):
         assert torch.equal(a, b), name
+    # text -> classifier refuses more classes than the generator's slots, before it samples
+    from t2wlib.classifier import text_to_classifier
+    from t2wlib.encoders.text import TextEncoder
+
+    dim = zoo.task_text["class_emb/prompt"].shape[1]
+    encoder = TextEncoder("minilm", dim, "random", lambda texts: torch.randn(len(texts), dim,
+                                                                            generator=torch.Generator().manual_seed(0)))
+    named = dataclasses.replace(gen, config=dataclasses.replace(gen.config, text_encoder="minilm",
+                                                                backbone="efficientnet-lite0"))
+    with pytest.raises(ValueError, match=f"5 classes: this generator is conditioned on the set of class embeddings, "
+                                         f"of at most {k_max}"):
+        text_to_classifier(named, encoder, ["cat", "dog", "owl", "fox", "elk"], steps=3)
