@@ -19,6 +19,10 @@ def test_profiles():
     assert paper.datasets == ("cifar100", "caltech256", "tinyimagenet") and paper.seeds == (42, 34, 3407)
     assert for_dataset(paper, 100).hidden == 16 and paper.backbone == "resnet18" and paper.text_encoder == "clip-vit-b-32"
     assert get_profile("cpu", hidden=4).hidden == 4
+    # validation seen tasks (Table 2, the convergence study): 100, at most a fifth of a small dataset's tasks
+    cpu = get_profile("cpu")
+    assert for_dataset(cpu, 300).ablation_validation_tasks == 100 and for_dataset(cpu, 10).ablation_validation_tasks == 100
+    assert for_dataset(cpu, 6).zoo_tasks == 56 and for_dataset(cpu, 6).ablation_validation_tasks == 11
     with pytest.raises(KeyError, match="unknown profile 'gpu'"):
         get_profile("gpu")
     with pytest.raises(TypeError, match="unknown profile field"):

@@ -307,6 +307,9 @@ HIDDEN_RANGE = (2, 16)
 CLASSES_PER_MIN_K = 5
 # The held-out-classes zoo needs enough classes left for its seen tasks.
 MIN_CLASSES_HELDOUT = 8
+# for_dataset's rule for the validation seen tasks of Table 2 and the convergence study: at most
+# one task in this many, so that a small dataset's zoo keeps seen tasks to train on.
+TASKS_PER_VALIDATION_TASK = 5
 
 
 def for_dataset(profile: Profile, num_classes: int) -> Profile:
@@ -319,6 +322,8 @@ def for_dataset(profile: Profile, num_classes: int) -> Profile:
       ones take 8-32), and both to at least 2;
     - tasks: at most the number of distinct tasks that k range allows;
     - the held-out-classes zoo: off below MIN_CLASSES_HELDOUT classes;
+    - the validation seen tasks of Table 2 and the convergence study (`ablation_validation_tasks`):
+      at most one task in TASKS_PER_VALIDATION_TASK;
     - fusion: two disjoint tasks whose union still lies in the k range."""
     from ..data.subtasks import count_tasks
 
@@ -330,8 +335,10 @@ def for_dataset(profile: Profile, num_classes: int) -> Profile:
     k_min = min(max(2, profile.zoo_k[0]), max(2, num_classes // CLASSES_PER_MIN_K), k_max)
     tasks = min(profile.zoo_tasks, count_tasks(num_classes, k_min, k_max))
     heldout = profile.heldout_split_classes if num_classes >= MIN_CLASSES_HELDOUT else 0
+    validation = min(profile.ablation_validation_tasks, tasks // TASKS_PER_VALIDATION_TASK)
     return dataclasses.replace(profile, hidden=hidden, zoo_k=(k_min, k_max), zoo_tasks=tasks,
-                               heldout_split_classes=heldout, fusion_k=max(1, min(profile.fusion_k, k_max // 2)))
+                               heldout_split_classes=heldout, fusion_k=max(1, min(profile.fusion_k, k_max // 2)),
+                               ablation_validation_tasks=validation)
 
 
 def data_overrides(entries: list[str]) -> dict:
