@@ -22,7 +22,7 @@ from .core.sealed import load_sealed, save_sealed
 from .data.class_names import check_classes
 from .data.images import IMAGE_SIZES, open_rgb
 from .data.task_condition import descriptions as nl_descriptions
-from .data.task_condition import fuse_features, prompts
+from .data.task_condition import prompts
 from .encoders.backbones import BACKBONES, FEATURE_DIMS, load_backbone
 from .encoders.text import TextEncoder
 from .generator.t2w import T2WGenerator
@@ -160,9 +160,7 @@ def text_to_classifier(generator: T2WGenerator, encoder: TextEncoder, classes: l
         raise ValueError(f"{len(names)} classes: this generator is conditioned on the set of class embeddings, "
                          f"of at most {cfg.class_slots()} classes (its largest training task); allowed: 2 to "
                          f"{cfg.class_slots()} classes")
-    # (1, D) pooled by Alg. 1, or the set itself (1, k, D) for a generator conditioned on it
-    condition = cond.unsqueeze(0) if cfg.class_slots() else fuse_features(cond).unsqueeze(0)
-    theta = generator.sample(condition, steps=steps, guidance=guidance, seed=seed)[0]
+    theta = generator.sample(generator.condition_of(cond.unsqueeze(0)), steps=steps, guidance=guidance, seed=seed)[0]
     calibration = generator.calibration or {}
     source = {"generator": cfg.dataset, "generator_definition": cfg.digest(), "text_variant": cfg.text_variant,
               "seed": seed, "steps": steps, "guidance": guidance,

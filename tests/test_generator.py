@@ -226,6 +226,11 @@ def test_class_set_generator_trains_resumes_loads_and_samples_from_class_embeddi
     assert theta.shape == (3, zoo.spec.num_params) and torch.isfinite(theta).all()
     k = len(zoo.tasks.classes[ids[0]])  # one task alone, unpadded: the padding changes nothing
     assert torch.allclose(gen.sample(sets[:1, :k], steps=5, seed=1), theta[:1], atol=1e-5)
+    # condition_of: the set itself here; for a pooled generator Alg. 1's v_c, the padding left out
+    from t2wlib.data.task_condition import fuse_features
+
+    assert gen.condition_of(sets) is sets
+    assert torch.allclose(trained[1].condition_of(sets)[:1], fuse_features(sets[:1, :k]), atol=1e-6)
     with pytest.raises(ValueError, match=f"conditioned on class sets: its condition must be \\(B, k <= {k_max}"):
         gen.sample(zoo.task_text["v_c/prompt"][ids], steps=5)
     assert torch.equal(T2WGenerator.load(tmp_path / "a").sample(sets, steps=5, seed=1), theta)

@@ -16,7 +16,6 @@ import pandas as pd
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from ..data.task_condition import fuse_features
 from ..heads.adapter import HeadSpec, permute_hidden, task_accuracy, unflatten
 from ..heads.training import train_heads
 
@@ -72,8 +71,7 @@ def fusion_scores(zoo, train, test, generator, pairs: list[tuple[list[int], list
     heads = {"Model A": theta_a, "Model B": theta_b,
              "Weight averaging": average(theta_a, theta_b),
              "Git Re-Basin": torch.stack([rebasin_average(a, b, zoo.spec) for a, b in zip(theta_a, theta_b)]),
-             "T2W (combined text)": generator.sample(emb[union] if generator.config.class_slots() else fuse_features(emb[union]),
-                                                     steps=ddim_steps, seed=seed)}
+             "T2W (combined text)": generator.sample(generator.condition_of(emb[union]), steps=ddim_steps, seed=seed)}
     rows = []
     for method, th in heads.items():
         acc_a = task_accuracy(th, test.X, test.y, emb, A, zoo.spec)

@@ -126,6 +126,12 @@ class T2WGenerator:
     # calibration.calibration.json's record (its "temperature" goes into every classifier), or None.
     calibration: dict | None = None
 
+    def condition_of(self, e: torch.Tensor) -> torch.Tensor:
+        """What `sample` takes for tasks of class embeddings e (B, k, D), zero rows padding smaller
+        tasks: the set itself for a generator conditioned on class sets, else the text vector v_c
+        (B, D) pooled from it by Alg. 1 (`Denoiser.pooled`)."""
+        return e if self.config.class_slots() else self.model.pooled(e)
+
     @torch.no_grad()
     def sample(self, v_c: torch.Tensor, sampler: str = "ddim", steps: int = 20, guidance: float = 1.0,
                seed: int = 0, record: bool = False, start: torch.Tensor | None = None, t_start: int | None = None):
