@@ -1,10 +1,10 @@
 """The convergence study's levers and extras, beside the curves that 02_train runs (`make run`):
 T2W's validation accuracy after `LEVER_STEPS` steps with one training lever changed at a time, the
-hypernetwork trained through the task loss, and Figure 3's ε generator trained 4x longer than the
-curves (where they stop while it still rises); the curves too, for a dataset other than the
+hypernetwork trained through the task loss, the ε twin's token space against the profile's, and
+ε on the profile's tokens trained 4x longer than the curves; the curves too, for a dataset other than the
 profile's first or a profile run without 02 (t2wlib/experiments/convergence.py says what each part
 is). Validation seen tasks only: nothing here looks at the unseen tasks. Writes
-figures/<profile>/convergence{,_plateau,_levers,_task_loss,_eps_long}.{csv,md} and convergence.png with
+figures/<profile>/convergence{,_plateau,_levers,_task_loss,_eps_tokens,_eps_long}.{csv,md} and convergence.png with
 provenance (convergence_<dataset>* for a dataset other than the profile's first), after each model
 (a run cut short keeps what it finished); trained generators are reused and resumed.
 
@@ -23,7 +23,7 @@ from t2wlib.pipeline import convergence_report
 from t2wlib.pipeline.config import compact_components, seen_split
 
 # The parts run by default; "curves" (02_train's) may be asked for too.
-PARTS = ("levers", "task-loss", "eps-long")
+PARTS = ("levers", "task-loss", "eps-tokens", "eps-long")
 
 
 def main() -> None:
@@ -66,20 +66,42 @@ def main() -> None:
         out.table(pd.DataFrame(rows), f"{stem}_task_loss")
 
     def eps_long_part():
-        # Figure 3's ε generator (the curves' ε twin at figure3_dit) where the curves stop while it
-        # still rises: trained 4x the curves' largest budget, scored at 1x, 2x and 4x.
+        # ε at figure3_dit on the profile's own tokens (the first row of eps-tokens), which still
+        # rises where the curves stop: trained 4x the curves' largest budget, scored at 1x, 2x and 4x.
         budgets = tuple(max(profile.convergence_steps) * f for f in (1, 2, 4))
-        overrides = {"prediction": "eps", "text_path": False, "dit": profile.figure3_dit or profile.dit}
+        dit = profile.figure3_dit or profile.dit
+        overrides = {"prediction": "eps", "text_path": False, "dit": dit}  # the profile's tokens, not the twin's
         rows = study.generator_rows(session.artifacts, study.study_profile(profile, overrides, max(budgets)), zoo, test,
-                                    f"T2W ε, {profile.figure3_dit or profile.dit}, {max(budgets)} steps", budgets,
-                                    session.device)
+                                    f"T2W ε, {dit}, {max(budgets)} steps", budgets, session.device)
         out.table(pd.DataFrame(rows), f"{stem}_eps_long")
+
+    def eps_tokens_part():
+        # Why the ε twin has its own tokens: ε at figure3_dit on the profile's compact tokens, on the
+        # same components whitened, and on every component whitened (study.EPS_TOKENS), alike otherwise.
+        twin = study.eps_twin(profile, profile.figure3_dit or profile.dit)
+        if "tokenizer_mode" not in twin:  # block tokens: the twin keeps the profile's, nothing to compare
+            print(f"eps-tokens: {profile.tokenizer_mode} tokens have no compact space to compare", flush=True)
+            return
+        spaces = {"the profile's tokens": {"tokenizer_mode": profile.tokenizer_mode,
+                                           "tasks_per_component": profile.tasks_per_component},
+                  "the profile's components, whitened": {"tokenizer_mode": twin["tokenizer_mode"],
+                                                         "tasks_per_component": profile.tasks_per_component},
+                  "every component, whitened (the ε twin)": {}}
+        rows = []
+        for name, tokens in spaces.items():
+            prof = study.study_profile(profile, {**twin, **tokens}, max(profile.convergence_steps))
+            components = compact_components(prof, len(seen_split(zoo, prof)[0]))
+            rows += [{**r, "components": components} for r in study.generator_rows(
+                session.artifacts, prof, zoo, test, f"T2W ε, {twin['dit']}, {name}", profile.convergence_steps,
+                session.device)]
+            out.table(pd.DataFrame(rows), f"{stem}_eps_tokens")
 
     def curves_part():
         convergence_report.run_curves(out, session.artifacts, profile, zoo, test, session.device, stem)
 
     for part in parts:  # in the order given
-        {"levers": levers_part, "task-loss": task_loss_part, "curves": curves_part, "eps-long": eps_long_part}[part]()
+        {"levers": levers_part, "task-loss": task_loss_part, "curves": curves_part, "eps-long": eps_long_part,
+         "eps-tokens": eps_tokens_part}[part]()
 
 
 if __name__ == "__main__":

@@ -40,7 +40,12 @@ def test_the_curves_trace_the_profiles_generator_and_its_eps_twin_at_each_width(
     models = convergence.curve_models(cpu)
     assert list(models) == ["T2W x0 + text path, h 32", "T2W ε, h 32", "T2W x0 + text path, h 128 (the profile's generator)",
                             "T2W ε, h 128"]
-    assert models["T2W ε, h 128"] == {"dit": "cpu-small", "prediction": "eps", "text_path": False}
+    # the ε twin trains on every component whitened; a profile of block tokens keeps its own tokens
+    assert models["T2W ε, h 128"] == {"dit": "cpu-small", "prediction": "eps", "text_path": False,
+                                      "tokenizer_mode": "pca", "tasks_per_component": 0}
+    blocks = get_profile("cpu", tokenizer_mode="standard", block_size=256)
+    assert convergence.curve_models(blocks)["T2W ε, h 128"] == {"dit": "cpu-small", "prediction": "eps",
+                                                                "text_path": False}
     # an ε profile has no twin of its own: one curve per width
     assert list(convergence.curve_models(get_profile("cpu", prediction="eps", text_path=False))) == [
         "T2W ε, h 32", "T2W ε, h 128 (the profile's generator)"]
@@ -57,3 +62,8 @@ def test_figure3_eps_generator_is_the_curves_eps_model_on_cpu():
     fig3 = figure3.other_generator_profile(cpu)
     curve = convergence.study_profile(cpu, convergence.curve_models(cpu)["T2W ε, h 128"], max(cpu.convergence_steps))
     assert fig3 == curve and fig3.prediction == "eps" and fig3.gen_steps == 18000
+    assert fig3.tokenizer_mode == "pca" and not fig3.text_path
+    # beside an ε profile, Figure 3's other generator predicts x0 on the profile's own tokens
+    eps = get_profile("cpu", prediction="eps", text_path=False)
+    other = figure3.other_generator_profile(eps)
+    assert (other.prediction, other.text_path, other.tokenizer_mode) == ("x0", False, eps.tokenizer_mode)

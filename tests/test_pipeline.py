@@ -200,7 +200,7 @@ def test_results_page_and_provenance_name_each_notebook(smoke_run):
 
 
 @pytest.mark.pipeline
-def test_convergence_script_runs_levers_task_loss_and_the_long_eps_curve(smoke_run, tmp_path, monkeypatch):
+def test_convergence_script_runs_levers_task_loss_and_the_eps_curves(smoke_run, tmp_path, monkeypatch):
     """scripts/convergence_study.py over the smoke run's zoos, with two levers (one of them the
     class-set condition) at a few steps: every part writes its table, with provenance."""
     import importlib.util
@@ -227,9 +227,15 @@ def test_convergence_script_runs_levers_task_loss_and_the_long_eps_curve(smoke_r
     assert set(task_loss.model) == {"hypernetwork", "hypernetwork + task loss"} and len(task_loss) == 6  # 3 budgets
     eps_long = pd.read_csv(figures / "convergence_eps_long.csv")
     assert len(eps_long) == 3 and eps_long.step.is_monotonic_increasing and eps_long.validation_loss.gt(0).all()
+    # three ε token spaces at the curves' budgets: the profile's capped components (twice: under one
+    # scale, then whitened), then every component whitened (the twin's)
+    eps_tokens = pd.read_csv(figures / "convergence_eps_tokens.csv")
+    assert len(eps_tokens) == 3 * 4 and eps_tokens.accuracy.between(0, 1).all()
+    components = eps_tokens.groupby("model", sort=False).components.first().tolist()
+    assert components[0] == components[1] < components[2]
     provenance = json.loads((figures / "provenance.json").read_text())
     assert all(provenance[f"convergence_{n}.csv"]["notebook"] == "scripts/convergence_study.py"
-               for n in ("levers", "task_loss", "eps_long"))
+               for n in ("levers", "task_loss", "eps_tokens", "eps_long"))
 
 
 @pytest.mark.pipeline

@@ -30,6 +30,7 @@ from ..core.files import atomic_write_text
 from ..data.features import FeatureSet
 from ..generator.dit import DIT_SIZES
 from ..generator.from_zoo import task_loss_term, train_generator
+from ..generator.pca_tokenizer import PCA_MODES, WHITENED_MODE
 from ..generator.ridge import fit_ridge
 from ..generator.t2w import T2WGenerator
 from ..generator.tokenizers import fit_tokenizer
@@ -75,10 +76,24 @@ LEVERS = {
 }
 
 
+# The ε twin's tokens where the profile's are compact: every one of `gen_components`, whitened (one
+# scale per component). ε learns there faster than in the profile's own space (fewer components
+# under one global scale): convergence_eps_tokens compares the three, trained alike.
+EPS_TOKENS = {"tokenizer_mode": WHITENED_MODE, "tasks_per_component": 0}
+
+
+def eps_twin(profile, dit: str) -> dict:
+    """The overrides that turn `profile` into its ε twin at width `dit`: ε-prediction without the
+    linear text path (an x0 term), on `EPS_TOKENS` where the profile's tokens are compact (block
+    tokens stay the profile's)."""
+    tokens = EPS_TOKENS if profile.tokenizer_mode in PCA_MODES else {}
+    return {"dit": dit, "prediction": "eps", "text_path": False, **tokens}
+
+
 def curve_models(profile) -> dict[str, dict]:
     """The generators the curves trace, by name, as overrides of `profile`: at each width of
-    `convergence_dits`, the profile's own generator and its ε twin (no text path: an x0 term), which
-    is Figure 3's other generator where the width is `figure3_dit`."""
+    `convergence_dits`, the profile's own generator and its ε twin (`eps_twin`), which is Figure 3's
+    other generator where the width is `figure3_dit`."""
     models = {}
     for dit in profile.convergence_dits:
         width = f"h {DIT_SIZES[dit].hidden}"
@@ -86,7 +101,7 @@ def curve_models(profile) -> dict[str, dict]:
         path = " + text path" if profile.text_path else ""
         models[f"T2W {PREDICTION_NAMES[profile.prediction]}{path}, {width}{own}"] = {"dit": dit}
         if profile.prediction != "eps":
-            models[f"T2W ε, {width}"] = {"dit": dit, "prediction": "eps", "text_path": False}
+            models[f"T2W ε, {width}"] = eps_twin(profile, dit)
     return models
 
 

@@ -9,17 +9,17 @@ import torch
 from ..data.features import FeatureSet
 from ..heads.adapter import task_accuracy
 from ..zoo.model_zoo import Zoo
-from .convergence import study_profile
+from .convergence import eps_twin, study_profile
 
 
 def other_generator_profile(profile):
-    """Figure 3's second generator: the profile's, predicting the other target (ε beside x0, x0
-    beside ε) without the linear text path (an x0 term), at `figure3_dit` for `figure3_steps`, and
-    holding out the convergence study's validation tasks (`convergence.study_profile`): where that
-    width and budget are the study's, this is the study's ε curve, one generator trained once."""
-    other = "eps" if profile.prediction == "x0" else "x0"
-    return study_profile(profile, {"prediction": other, "text_path": False, "dit": profile.figure3_dit or profile.dit},
-                         profile.figure3_steps or profile.gen_steps)
+    """Figure 3's second generator, at `figure3_dit` for `figure3_steps` and holding out the
+    convergence study's validation tasks (`convergence.study_profile`): beside an x0 profile its ε
+    twin (`convergence.eps_twin`), so that where that width and budget are the study's it is the
+    study's ε curve, one generator trained once; beside an ε profile, the x0 one without the text path."""
+    dit = profile.figure3_dit or profile.dit
+    other = eps_twin(profile, dit) if profile.prediction == "x0" else {"dit": dit, "prediction": "x0", "text_path": False}
+    return study_profile(profile, other, profile.figure3_steps or profile.gen_steps)
 
 
 def trajectory_accuracy(trajectory: list[tuple[int, torch.Tensor]], zoo: Zoo, test: FeatureSet,
