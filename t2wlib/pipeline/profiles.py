@@ -224,8 +224,8 @@ PROFILES: dict[str, Profile] = {
         solution_steps=10,
         solution_samples=3,
     ),
-    # The embedded default at a size with meaningful numbers; its budget is 45 minutes on 2 CPU cores
-    # from empty (what it takes: figures/cpu/RESULTS.md).
+    # The embedded default at a size with meaningful numbers (what each part takes on 2 CPU cores:
+    # the README and figures/cpu/RESULTS.md).
     "cpu": Profile(
         name="cpu",
         # emoji (300 rendered classes, the paper's regime: figures/cpu/emoji_regime.md) first;
@@ -273,8 +273,8 @@ PROFILES: dict[str, Profile] = {
         # The convergence study's four budgets, the largest 30x gen_steps, at widths 32 and 128.
         convergence_steps=(600, 2400, 9600, 18000),
         convergence_dits=("tiny", "cpu-small"),
-        # Figure 3's ε generator: the study's ε curve at width 128 (the tiny DiT does not learn ε on
-        # the compact tokens), the same definition, so trained once, at the study's largest budget.
+        # Figure 3's ε generator: the study's ε twin at width 128 (convergence.eps_twin: every
+        # component whitened), the same definition, so trained once, at the study's largest budget.
         figure3_steps=18000,
         figure3_dit="cpu-small",
         ablation_seeds=(42,),
