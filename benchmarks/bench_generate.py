@@ -1,7 +1,8 @@
 """Generator speed and sampler quality, side by side in one run, on a trained `cpu` generator.
 
 Measures: training throughput (samples/s) of the profile's DiT with all three losses and with L_diff
-only, against the hypernetwork baseline's (the same batch; Table 1 trains one per generator), the
+only, against the hypernetwork baseline's (the same batch; Table 1 trains one per generator), and
+with L_diff only at 1x, 2x and 4x the profile's batch (the larger-batch lever), the
 share of this machine's fp32 GEMM rate that the L_diff-only step reaches (its FLOPs counted by
 torch's FlopCounterMode, the GEMM rate timed on a 2048² matmul), and the wall time the profile's
 budget takes at that rate; time
@@ -44,21 +45,22 @@ REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "benchmarks" / "results" / "bench_generate.json"
 
 
-def scratch_trainer(gen: T2WGenerator, zoo, lambdas: tuple[float, float], sym_batch: int | None) -> Trainer:
+def scratch_trainer(gen: T2WGenerator, zoo, lambdas: tuple[float, float], sym_batch: int | None,
+                    batch_size: int = TrainConfig.batch_size) -> Trainer:
     """A Trainer on the zoo's seen tasks over a scratch copy of the generator's model."""
     import copy
 
     seen = zoo.tasks.ids("seen")
     tok: Tokenizer = gen.tokenizer
-    cfg = TrainConfig(epochs=1, lambda_sym=lambdas[0], lambda_adv=lambdas[1], sym_batch=sym_batch)
+    cfg = TrainConfig(epochs=1, batch_size=batch_size, lambda_sym=lambdas[0], lambda_adv=lambdas[1], sym_batch=sym_batch)
     return Trainer(copy.deepcopy(gen.model).train(), gen.diffusion, tok, tok.encode(zoo.theta[seen]).float(),
                    zoo.task_text["v_c/prompt"][seen], cfg, tempfile.mkdtemp())
 
 
 def training_throughput(gen: T2WGenerator, zoo, lambdas: tuple[float, float], sym_batch: int | None,
-                        steps: int = 20) -> float:
+                        steps: int = 20, batch_size: int = TrainConfig.batch_size) -> float:
     """Samples per second of Trainer.train_step on the zoo's seen tasks (a scratch copy of the model)."""
-    trainer = scratch_trainer(gen, zoo, lambdas, sym_batch)
+    trainer = scratch_trainer(gen, zoo, lambdas, sym_batch, batch_size)
     trainer.train_step()
     start = time.perf_counter()
     for _ in range(steps):
@@ -125,6 +127,9 @@ def main() -> None:
     throughput = {"all losses": training_throughput(gen, zoo, (table2.SYM, table2.ADV), profile.sym_batch),
                   "L_diff only": training_throughput(gen, zoo, (0.0, 0.0), None),
                   "hypernetwork": hypernetwork_throughput(zoo, gen.tokenizer)}
+    # The larger-batch lever: L_diff-only samples/s at the profile's batch and at 2x and 4x it.
+    by_batch = {b: training_throughput(gen, zoo, (0.0, 0.0), None, batch_size=b)
+                for b in (profile.gen_batch_size * f for f in (1, 2, 4))}
     flops, gemm = step_flops(gen, zoo), gemm_flops_per_s()
     steps_per_s = throughput["L_diff only"] / TrainConfig(epochs=1).batch_size
     budget = profile.gen_steps or profile.gen_epochs * (len(zoo.tasks.ids("seen")) // profile.gen_batch_size)
@@ -157,6 +162,7 @@ def main() -> None:
     result = {"benchmark": "bench_generate", "profile": args.profile, "dataset": args.dataset, "heads": len(ids),
               "dit": profile.dit, "tokens": gen.tokenizer.num_tokens, "block_size": gen.tokenizer.block_size,
               "training_samples_per_s": {k: round(v, 1) for k, v in throughput.items()},
+              "l_diff_samples_per_s_by_batch": {str(b): round(v, 1) for b, v in by_batch.items()},
               "dit_over_hypernetwork_speed": round(throughput["L_diff only"] / throughput["hypernetwork"], 2),
               "train_step_gflop": round(flops / 1e9, 3), "gemm_gflop_per_s": round(gemm / 1e9, 1),
               "fraction_of_gemm": round(flops * steps_per_s / gemm, 3),
@@ -167,6 +173,7 @@ def main() -> None:
               "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     print(f"{args.dataset}, {args.profile} generator ({profile.dit}), {len(ids)} unseen tasks")
     print("training samples/s:", ", ".join(f"{k} {v:.1f}" for k, v in throughput.items()))
+    print("L_diff samples/s by batch size:", ", ".join(f"{b} {v:.1f}" for b, v in by_batch.items()))
     print(f"L_diff step: {flops / 1e9:.3f} GFLOP, {result['fraction_of_gemm']:.1%} of fp32 GEMM ({gemm / 1e9:.0f} "
           f"GFLOP/s); the profile's {budget} steps: {result['budget_wall_s']:.0f} s")
     print(f"{'sampler':<12}{'seconds':>9}{'accuracy':>10}{'vs DDPM':>9}{'Δ acc (pt)':>12}")
