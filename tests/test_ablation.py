@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from t2wlib.experiments import table2
+from t2wlib.generator.tokenizers import TOKENIZER_MODES
 from t2wlib.pipeline.config import generator_config, train_config
 from t2wlib.pipeline.profiles import get_profile
 from t2wlib.zoo.model_zoo import load_zoo
@@ -40,8 +41,12 @@ def test_variants_share_the_budget_and_differ_only_in_their_overrides():
     for base_mode in ("minmax", "standard"):  # "other tokenizer" swaps whichever the profile has
         swapped = table2.ablation_profile(get_profile("cpu", tokenizer_mode=base_mode), "other tokenizer")
         assert swapped.tokenizer_mode == ({"minmax", "standard"} - {base_mode}).pop()
-    compact = table2.ablation_profile(get_profile("cpu", tokenizer_mode="pca", block_size=32), "other tokenizer")
-    assert (compact.tokenizer_mode, compact.block_size) == ("standard", table2.BLOCK_TOKENS)  # block tokens of the head
+    assert sorted(table2.OTHER_NORMALISATION) == sorted(TOKENIZER_MODES)  # every token mode has its other
+    for base_mode in ("pca", "pca-global"):  # the compact space's two normalisations swap too, its tokens kept
+        compact = get_profile("cpu", tokenizer_mode=base_mode, block_size=32, gen_components=300)
+        swapped = table2.ablation_profile(compact, "other tokenizer")
+        assert swapped.tokenizer_mode == ({"pca", "pca-global"} - {base_mode}).pop()
+        assert (swapped.block_size, swapped.gen_components) == (32, 300)
     with pytest.raises(KeyError, match="unknown ablation 'w/o text'"):
         table2.ablation_profile(profile, "w/o text")
 

@@ -6,7 +6,7 @@ The paper's four rows remove L_adv, L_sym or both from the paper's loss (λ1 = 0
 Profile defaults), whatever the profile's own weights. The proposal adds: permutation augmentation in
 place of L_sym (App. A's alternative), a cosine noise schedule, the other weight normalisation
 (per-dimension standardisation vs the paper's per-block min-max, swapped for whichever the profile
-has; a profile with the compact token space gets standardised block tokens instead), and an MLP
+has; in the compact token space, one global scale vs whitened principal components), and an MLP
 denoiser with FiLM conditioning instead of the DiT; these keep the profile's loss weights.
 
 Every variant leaves the same `ablation_validation_tasks` seen tasks out of its training and is
@@ -23,7 +23,7 @@ import pandas as pd
 
 from ..data.features import FeatureSet
 from ..generator.from_zoo import train_generator
-from ..generator.pca_tokenizer import PCA_MODES
+from ..generator.pca_tokenizer import GLOBAL_MODE, PCA_MODES, WHITENED_MODE
 from ..pipeline.config import generator_config, generator_path, seen_split
 from ..pipeline.profiles import Profile
 from ..zoo.model_zoo import Zoo
@@ -44,16 +44,15 @@ ABLATIONS: dict = {
 }
 
 
-# Block size of the "other tokenizer" row of a profile with compact (pca) tokens: block tokens of the
-# head's own weights, at the size the cpu profile used before it took the compact space.
-BLOCK_TOKENS = 256
+# The other weight normalisation of each token mode: the paper's two block normalisations swap, and
+# so do the compact space's two (one global scale against one per principal component, whitened).
+OTHER_NORMALISATION = {"minmax": "standard", "standard": "minmax", GLOBAL_MODE: WHITENED_MODE,
+                       WHITENED_MODE: GLOBAL_MODE}
 
 
 def other_tokenizer(profile) -> dict:
-    """The other weight normalisation: min-max <-> standard block tokens; compact (pca modes) -> standard blocks."""
-    if profile.tokenizer_mode in PCA_MODES:
-        return {"tokenizer_mode": "standard", "block_size": BLOCK_TOKENS}
-    return {"tokenizer_mode": "minmax" if profile.tokenizer_mode == "standard" else "standard"}
+    """The profile's tokens under the other weight normalisation (OTHER_NORMALISATION)."""
+    return {"tokenizer_mode": OTHER_NORMALISATION[profile.tokenizer_mode]}
 
 
 def ablation_profile(profile, variant: str):
