@@ -70,7 +70,7 @@ def main() -> None:
         # rises where the curves stop: trained 4x the curves' largest budget, scored at 1x, 2x and 4x.
         budgets = tuple(max(profile.convergence_steps) * f for f in (1, 2, 4))
         dit = profile.figure3_dit or profile.dit
-        overrides = {"prediction": "eps", "text_path": False, "dit": dit}  # the profile's tokens, not the twin's
+        overrides = study.eps_twin(profile, dit, own_tokens=True)
         rows = study.generator_rows(session.artifacts, study.study_profile(profile, overrides, max(budgets)), zoo, test,
                                     f"T2W ε, {dit}, {max(budgets)} steps", budgets, session.device)
         out.table(pd.DataFrame(rows), f"{stem}_eps_long")
@@ -82,14 +82,12 @@ def main() -> None:
         if "tokenizer_mode" not in twin:  # block tokens: the twin keeps the profile's, nothing to compare
             print(f"eps-tokens: {profile.tokenizer_mode} tokens have no compact space to compare", flush=True)
             return
-        spaces = {"the profile's tokens": {"tokenizer_mode": profile.tokenizer_mode,
-                                           "tasks_per_component": profile.tasks_per_component},
-                  "the profile's components, whitened": {"tokenizer_mode": twin["tokenizer_mode"],
-                                                         "tasks_per_component": profile.tasks_per_component},
-                  "every component, whitened (the ε twin)": {}}
+        spaces = {"the profile's tokens": study.eps_twin(profile, twin["dit"], own_tokens=True),
+                  "the profile's components, whitened": {**twin, "tasks_per_component": profile.tasks_per_component},
+                  "every component, whitened (the ε twin)": twin}
         rows = []
-        for name, tokens in spaces.items():
-            prof = study.study_profile(profile, {**twin, **tokens}, max(profile.convergence_steps))
+        for name, overrides in spaces.items():
+            prof = study.study_profile(profile, overrides, max(profile.convergence_steps))
             components = compact_components(prof, len(seen_split(zoo, prof)[0]))
             rows += [{**r, "components": components} for r in study.generator_rows(
                 session.artifacts, prof, zoo, test, f"T2W ε, {twin['dit']}, {name}", profile.convergence_steps,

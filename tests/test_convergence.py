@@ -46,6 +46,9 @@ def test_the_curves_trace_the_profiles_generator_and_its_eps_twin_at_each_width(
     blocks = get_profile("cpu", tokenizer_mode="standard", block_size=256)
     assert convergence.curve_models(blocks)["T2W ε, h 128"] == {"dit": "cpu-small", "prediction": "eps",
                                                                 "text_path": False}
+    # ε on the profile's own compact tokens (the study's eps-tokens and eps-long rows)
+    own = convergence.study_profile(cpu, convergence.eps_twin(cpu, "cpu-small", own_tokens=True), 600)
+    assert (own.tokenizer_mode, own.tasks_per_component, own.prediction) == ("pca-global", 10, "eps")
     # an ε profile has no twin of its own: one curve per width
     assert list(convergence.curve_models(get_profile("cpu", prediction="eps", text_path=False))) == [
         "T2W ε, h 32", "T2W ε, h 128 (the profile's generator)"]

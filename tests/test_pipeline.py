@@ -233,6 +233,10 @@ def test_convergence_script_runs_levers_task_loss_and_the_eps_curves(smoke_run, 
     assert len(eps_tokens) == 3 * 4 and eps_tokens.accuracy.between(0, 1).all()
     components = eps_tokens.groupby("model", sort=False).components.first().tolist()
     assert components[0] == components[1] < components[2]
+    # the hypernetworks' folders are keyed by their zoo: another dataset's cannot be loaded in their place
+    folders = [p.name for p in (RUN / "artifacts" / "convergence").iterdir() if p.is_dir()]
+    zoos = [p.name for p in (RUN / "artifacts" / "zoo" / "smoke").iterdir()]
+    assert folders and all(any(f.startswith(f"{z}-") for z in zoos) for f in folders)
     provenance = json.loads((figures / "provenance.json").read_text())
     assert all(provenance[f"convergence_{n}.csv"]["notebook"] == "scripts/convergence_study.py"
                for n in ("levers", "task_loss", "eps_tokens", "eps_long"))

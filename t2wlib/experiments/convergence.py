@@ -82,11 +82,11 @@ LEVERS = {
 EPS_TOKENS = {"tokenizer_mode": WHITENED_MODE, "tasks_per_component": 0}
 
 
-def eps_twin(profile, dit: str) -> dict:
+def eps_twin(profile, dit: str, own_tokens: bool = False) -> dict:
     """The overrides that turn `profile` into its ε twin at width `dit`: ε-prediction without the
     linear text path (an x0 term), on `EPS_TOKENS` where the profile's tokens are compact (block
-    tokens stay the profile's)."""
-    tokens = EPS_TOKENS if profile.tokenizer_mode in PCA_MODES else {}
+    tokens stay the profile's); with `own_tokens`, on the profile's tokens whatever they are."""
+    tokens = EPS_TOKENS if profile.tokenizer_mode in PCA_MODES and not own_tokens else {}
     return {"dit": dit, "prediction": "eps", "text_path": False, **tokens}
 
 
@@ -175,8 +175,9 @@ def generator_rows(artifacts, profile, zoo: Zoo, test: FeatureSet, name: str, bu
                    device: str = "cpu", train: FeatureSet | None = None) -> list[dict]:
     """Train (or resume) one generator of `profile` to the largest budget, scoring it at each budget.
     Each score is appended to artifacts/convergence/<generator folder>.jsonl as it is made, so that
-    a study killed mid-run and resumed keeps the scores of the budgets it had passed; `train_s` is
-    the seconds of training up to that budget (curves' records, not this process's clock). `train`:
+    a study killed mid-run and resumed keeps the scores of the budgets it had passed; `process_s` is
+    the seconds from the start of the process that scored that budget (training, probes and set-up;
+    a resumed model's counts from its resume, not from step 0). `train`:
     the zoo's training features, which a profile with a task loss needs."""
     seed = profile.seeds[0]
     val_ids = seen_split(zoo, profile)[1]
@@ -232,8 +233,10 @@ def hypernetwork_rows(artifacts, profile, zoo: Zoo, test: FeatureSet, budgets: t
         cfg = train_config(dataclasses.replace(profile, gen_steps=steps, lambda_task=weight), profile.seeds[0],
                            len(train_ids))
         start = time.perf_counter()  # (0 when loaded from an earlier run)
-        net = train_hypernetwork(Path(artifacts) / "convergence" / f"{folder}-{profile.tokenizer_mode}-{steps}",
-                                 zoo.theta[train_ids], v[train_ids], tokenizer, cfg, task_loss=term)
+        # one folder per zoo, loss, token mode and budget (the folder's definition check covers the rest)
+        key = f"{zoo.name.replace('/', '-')}-{folder}-{profile.tokenizer_mode}-{steps}"
+        net = train_hypernetwork(Path(artifacts) / "convergence" / key, zoo.theta[train_ids], v[train_ids], tokenizer,
+                                 cfg, task_loss=term)
         theta = hypernetwork_heads(net, v[val_ids], tokenizer)
         rows.append({"model": name, "step": cfg.epochs * (len(train_ids) // cfg.batch_size),
                      "process_s": round(time.perf_counter() - start, 1),
