@@ -19,11 +19,12 @@ test: setup
 	$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider runs/test-smoke/*.ipynb
 
 # The rest of the convergence study, beside the curves that `run` makes in 02_train (needs `run`'s
-# zoos; hours on 2 cores): the training levers, the task-loss hypernetwork and the ε generator 4x
-# longer on emoji, the levers on Fashion-MNIST (scripts/convergence_study.py).
+# zoos; hours on 2 cores): the training levers, the task-loss hypernetwork, the ε token spaces and the
+# ε generator 4x longer on emoji; the levers and Figure 3's ε generator twice as long on Fashion-MNIST
+# (scripts/convergence_study.py).
 convergence: setup
 	$(BIN)/python scripts/convergence_study.py --profile $(PROFILE) --datasets emoji
-	$(BIN)/python scripts/convergence_study.py --profile $(PROFILE) --datasets fashion-mnist --part levers
+	$(BIN)/python scripts/convergence_study.py --profile $(PROFILE) --datasets fashion-mnist --part levers,eps-plateau
 
 bench: setup
 	$(BIN)/python benchmarks/bench_features.py

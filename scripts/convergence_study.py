@@ -1,10 +1,11 @@
 """The convergence study's levers and extras, beside the curves that 02_train runs (`make run`):
 T2W's validation accuracy after `LEVER_STEPS` steps with one training lever changed at a time, the
-hypernetwork trained through the task loss, the ε twin's token space against the profile's, and
-ε on the profile's tokens trained 4x longer than the curves; the curves too, for a dataset other than the
+hypernetwork trained through the task loss, the ε twin's token space against the profile's,
+ε on the profile's tokens trained 4x longer than the curves, and Figure 3's ε generator beside the
+same trained twice as long (`--part eps-plateau`); the curves too, for a dataset other than the
 profile's first or a profile run without 02 (t2wlib/experiments/convergence.py says what each part
 is). Validation seen tasks only: nothing here looks at the unseen tasks. Writes
-figures/<profile>/convergence{,_plateau,_levers,_task_loss,_eps_tokens,_eps_long}.{csv,md} and convergence.png with
+figures/<profile>/convergence{,_plateau,_levers,_task_loss,_eps_tokens,_eps_long,_eps_plateau}.{csv,md} and convergence.png with
 provenance (convergence_<dataset>* for a dataset other than the profile's first), after each model
 (a run cut short keeps what it finished); trained generators are reused and resumed.
 
@@ -19,10 +20,13 @@ import pandas as pd
 from study import study_session
 
 from t2wlib.experiments import convergence as study
+from t2wlib.experiments import figure3
+from t2wlib.experiments.convergence import PREDICTION_NAMES
 from t2wlib.pipeline import convergence_report
-from t2wlib.pipeline.config import compact_components, seen_split
+from t2wlib.pipeline.config import compact_components, seen_split, train_config
 
-# The parts run by default; "curves" (02_train's) may be asked for too.
+# The parts run by default; "curves" (02_train's) and "eps-plateau" (Figure 3's second generator
+# trained twice as long, for a dataset other than the first) may be asked for too.
 PARTS = ("levers", "task-loss", "eps-tokens", "eps-long")
 
 
@@ -94,12 +98,29 @@ def main() -> None:
                 session.device)]
             out.table(pd.DataFrame(rows), f"{stem}_eps_tokens")
 
+    def eps_plateau_part():
+        # Has Figure 3's second generator plateaued at its budget on this dataset (on the first
+        # dataset the curves show it)? Its score at the end, beside the same generator trained twice
+        # as long and scored at 1/4, 1/2, 1 and 2 times that budget.
+        fig3 = figure3.other_generator_profile(profile)
+        seen = len(seen_split(zoo, fig3)[0])
+        steps = train_config(fig3, fig3.seeds[0], seen).epochs * (seen // fig3.gen_batch_size)
+        longer = study.study_profile(profile, figure3.other_generator_overrides(profile), 2 * steps)
+        name = f"Figure 3's {PREDICTION_NAMES[fig3.prediction]}, {fig3.dit}"
+        rows = study.generator_rows(session.artifacts, fig3, zoo, test, f"{name}, {steps} steps", (steps,),
+                                    session.device)
+        out.table(pd.DataFrame(rows), f"{stem}_eps_plateau")
+        budgets = tuple(sorted({b for b in (steps // 4, steps // 2, steps, 2 * steps) if b > 0}))
+        rows += study.generator_rows(session.artifacts, longer, zoo, test, f"{name}, {2 * steps} steps", budgets,
+                                     session.device)
+        out.table(pd.DataFrame(rows), f"{stem}_eps_plateau")
+
     def curves_part():
         convergence_report.run_curves(out, session.artifacts, profile, zoo, test, session.device, stem)
 
     for part in parts:  # in the order given
         {"levers": levers_part, "task-loss": task_loss_part, "curves": curves_part, "eps-long": eps_long_part,
-         "eps-tokens": eps_tokens_part}[part]()
+         "eps-tokens": eps_tokens_part, "eps-plateau": eps_plateau_part}[part]()
 
 
 if __name__ == "__main__":

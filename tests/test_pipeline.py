@@ -233,13 +233,22 @@ def test_convergence_script_runs_levers_task_loss_and_the_eps_curves(smoke_run, 
     assert len(eps_tokens) == 3 * 4 and eps_tokens.accuracy.between(0, 1).all()
     components = eps_tokens.groupby("model", sort=False).components.first().tolist()
     assert components[0] == components[1] < components[2]
+    # Figure 3's second generator at its budget, then the same trained twice as long, scored at 1/4,
+    # 1/2, 1 and 2 times that budget
+    monkeypatch.setattr(sys, "argv", [*sys.argv, "--part", "eps-plateau"])
+    script.main()
+    plateau = pd.read_csv(figures / "convergence_eps_plateau.csv")
+    own, longer = (plateau[plateau.model == m] for m in plateau.model.unique())
+    steps = int(own.step.iloc[0])
+    assert len(own) == 1 and list(longer.step) == sorted({steps // 4, steps // 2, steps, 2 * steps} - {0})
+    assert plateau.accuracy.between(0, 1).all()
     # the hypernetworks' folders are keyed by their zoo: another dataset's cannot be loaded in their place
     folders = [p.name for p in (RUN / "artifacts" / "convergence").iterdir() if p.is_dir()]
     zoos = [p.name for p in (RUN / "artifacts" / "zoo" / "smoke").iterdir()]
     assert folders and all(any(f.startswith(f"{z}-") for z in zoos) for f in folders)
     provenance = json.loads((figures / "provenance.json").read_text())
     assert all(provenance[f"convergence_{n}.csv"]["notebook"] == "scripts/convergence_study.py"
-               for n in ("levers", "task_loss", "eps_tokens", "eps_long"))
+               for n in ("levers", "task_loss", "eps_tokens", "eps_long", "eps_plateau"))
 
 
 @pytest.mark.pipeline

@@ -121,9 +121,9 @@ def curve_rows(artifacts, profile, zoo: Zoo, test: FeatureSet, device: str = "cp
     return rows
 
 
-def study_profile(profile, overrides: dict, steps: int):
+def study_profile(profile, overrides: dict, steps: int | None):
     """The profile a studied model trains with: its validation tasks held out (the ablation's count),
-    `steps` steps, and the overrides."""
+    `steps` steps (None: the profile's `gen_epochs`), and the overrides."""
     base = dataclasses.replace(profile, gen_validation_tasks=profile.ablation_validation_tasks, gen_steps=steps,
                                seeds=profile.seeds[:1])
     studied = dataclasses.replace(base, **overrides)

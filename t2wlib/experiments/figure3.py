@@ -12,14 +12,20 @@ from ..zoo.model_zoo import Zoo
 from .convergence import eps_twin, study_profile
 
 
-def other_generator_profile(profile):
-    """Figure 3's second generator, at `figure3_dit` for `figure3_steps` and holding out the
-    convergence study's validation tasks (`convergence.study_profile`): beside an x0 profile its ε
-    twin (`convergence.eps_twin`), so that where that width and budget are the study's it is the
-    study's ε curve, one generator trained once; beside an ε profile, the x0 one without the text path."""
+def other_generator_overrides(profile) -> dict:
+    """Figure 3's second generator as overrides of `profile`, at `figure3_dit`: beside an x0 profile
+    its ε twin (`convergence.eps_twin`), beside an ε profile the x0 one without the text path."""
     dit = profile.figure3_dit or profile.dit
-    other = eps_twin(profile, dit) if profile.prediction == "x0" else {"dit": dit, "prediction": "x0", "text_path": False}
-    return study_profile(profile, other, profile.figure3_steps or profile.gen_steps)
+    if profile.prediction == "x0":
+        return eps_twin(profile, dit)
+    return {"dit": dit, "prediction": "x0", "text_path": False}
+
+
+def other_generator_profile(profile):
+    """Figure 3's second generator (`other_generator_overrides`) for `figure3_steps`, holding out the
+    convergence study's validation tasks (`convergence.study_profile`): where that width and budget
+    are the study's, it is the study's ε curve, one generator trained once."""
+    return study_profile(profile, other_generator_overrides(profile), profile.figure3_steps or profile.gen_steps)
 
 
 def trajectory_accuracy(trajectory: list[tuple[int, torch.Tensor]], zoo: Zoo, test: FeatureSet,
