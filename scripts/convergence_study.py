@@ -23,7 +23,7 @@ from t2wlib.experiments import convergence as study
 from t2wlib.experiments import figure3
 from t2wlib.experiments.convergence import PREDICTION_NAMES
 from t2wlib.pipeline import convergence_report
-from t2wlib.pipeline.config import compact_components, seen_split, train_config
+from t2wlib.pipeline.config import compact_components, seen_split, train_steps
 
 # The parts run by default; "curves" (02_train's) and "eps-plateau" (Figure 3's second generator
 # trained twice as long, for a dataset other than the first) may be asked for too.
@@ -103,8 +103,7 @@ def main() -> None:
         # dataset the curves show it)? Its score at the end, beside the same generator trained twice
         # as long and scored at 1/4, 1/2, 1 and 2 times that budget.
         fig3 = figure3.other_generator_profile(profile)
-        seen = len(seen_split(zoo, fig3)[0])
-        steps = train_config(fig3, fig3.seeds[0], seen).epochs * (seen // fig3.gen_batch_size)
+        steps = train_steps(fig3, len(seen_split(zoo, fig3)[0]))
         longer = study.study_profile(profile, figure3.other_generator_overrides(profile), 2 * steps)
         name = f"Figure 3's {PREDICTION_NAMES[fig3.prediction]}, {fig3.dit}"
         rows = study.generator_rows(session.artifacts, fig3, zoo, test, f"{name}, {steps} steps", (steps,),

@@ -12,7 +12,7 @@ import pytest
 
 from t2wlib.experiments import table2
 from t2wlib.generator.tokenizers import TOKENIZER_MODES
-from t2wlib.pipeline.config import generator_config, train_config
+from t2wlib.pipeline.config import generator_config, train_config, train_steps
 from t2wlib.pipeline.profiles import get_profile
 from t2wlib.zoo.model_zoo import load_zoo
 
@@ -55,6 +55,8 @@ def test_a_step_budget_gives_every_zoo_size_the_same_steps():
     steps = get_profile("cpu", gen_steps=1000, gen_batch_size=32)
     assert train_config(steps, 1, 3200).epochs == 10 and train_config(steps, 1, 800).epochs == 40
     assert train_config(get_profile("cpu", gen_steps=None, gen_epochs=7), 1, 3200).epochs == 7
+    # the steps a budget amounts to: whole epochs of full batches (18,000 on 3,100 heads: 188 x 96)
+    assert train_steps(steps, 3200) == 1000 and train_steps(dataclasses.replace(steps, gen_steps=18000), 3100) == 18048
     assert table2.ablation_profile(dataclasses.replace(steps, ablation_steps=300), table2.FULL).gen_steps == 300
     assert table2.ablation_profile(dataclasses.replace(steps, ablation_steps=None), table2.FULL).gen_steps == 1000
 

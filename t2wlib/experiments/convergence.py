@@ -36,7 +36,8 @@ from ..generator.t2w import T2WGenerator
 from ..generator.tokenizers import fit_tokenizer
 from ..methods.baselines import hypernetwork_heads, train_hypernetwork
 from ..pipeline.profile_checks import check_profile
-from ..pipeline.config import compact_components, generator_config, generator_path, seen_split, train_config
+from ..pipeline.config import (compact_components, generator_config, generator_path, seen_split, train_config,
+                               train_steps)
 from ..zoo.model_zoo import Zoo
 from .scoring import head_scores
 
@@ -230,15 +231,15 @@ def hypernetwork_rows(artifacts, profile, zoo: Zoo, test: FeatureSet, budgets: t
     weight = 0.0 if term is None else TASK_LOSS_WEIGHT
     rows = []
     for steps in budgets:
-        cfg = train_config(dataclasses.replace(profile, gen_steps=steps, lambda_task=weight), profile.seeds[0],
-                           len(train_ids))
+        budget = dataclasses.replace(profile, gen_steps=steps, lambda_task=weight)
+        cfg = train_config(budget, profile.seeds[0], len(train_ids))
         start = time.perf_counter()  # (0 when loaded from an earlier run)
         # one folder per zoo, loss, token mode and budget (the folder's definition check covers the rest)
         key = f"{zoo.name.replace('/', '-')}-{folder}-{profile.tokenizer_mode}-{steps}"
         net = train_hypernetwork(Path(artifacts) / "convergence" / key, zoo.theta[train_ids], v[train_ids], tokenizer,
                                  cfg, task_loss=term)
         theta = hypernetwork_heads(net, v[val_ids], tokenizer)
-        rows.append({"model": name, "step": cfg.epochs * (len(train_ids) // cfg.batch_size),
+        rows.append({"model": name, "step": train_steps(budget, len(train_ids)),
                      "process_s": round(time.perf_counter() - start, 1),
                      "accuracy": float(head_scores(zoo, theta, test, val_ids).accuracy.mean())})
         print(rows[-1], flush=True)

@@ -78,6 +78,13 @@ def train_config(profile, seed: int, train_tasks: int) -> TrainConfig:
                        lambda_task=profile.lambda_task, checkpoint_every=profile.checkpoint_every, seed=seed)
 
 
+def train_steps(profile, train_tasks: int) -> int:
+    """The optimiser steps `train_config` amounts to on `train_tasks` zoo heads: its whole epochs of
+    full batches (a step budget rounds to them)."""
+    cfg = train_config(profile, profile.seeds[0], train_tasks)
+    return cfg.epochs * (train_tasks // cfg.batch_size)
+
+
 def compact_components(profile, train_tasks: int) -> int:
     """Principal components of a profile's compact tokenizer on `train_tasks` (T) seen heads:
     `gen_components`, at most T / `tasks_per_component` when that is set, and at most the T - 1
