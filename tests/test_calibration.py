@@ -39,3 +39,43 @@ def test_masked_classes_and_bad_input():
     assert 0 <= expected_calibration_error(logits, labels) <= 1 and fit_temperature(logits, labels) > 0
     with pytest.raises(ValueError, match="at least one"):
         fit_temperature(torch.empty(0, 3), torch.empty(0, dtype=torch.int64))
+
+
+def test_a_temperature_fitted_on_some_rows_lowers_the_ece_of_other_rows():
+    """As calibration.py fits it: on one set of logits (seen tasks), measured on another (unseen tasks)."""
+    fit_logits, fit_labels = _calibrated_at(1.0, n=5_000, seed=1)
+    held_logits, held_labels = _calibrated_at(1.0, n=5_000, seed=2)
+    t = fit_temperature(8 * fit_logits, fit_labels)  # overconfident by 8x, as CLIP's scale of 100 is
+    before = expected_calibration_error(8 * held_logits, held_labels)
+    after = expected_calibration_error(8 * held_logits, held_labels, t)
+    assert after < 0.5 * before and after < 0.03
+
+
+def test_predict_returns_softmax_of_the_logits_over_the_files_temperature(tmp_path):
+    """Classifier.predict's probabilities are softmax(head logits / T) with the T stored in the file,
+    computed here independently from the backbone's features."""
+    import numpy as np
+    from PIL import Image
+
+    from t2wlib.classifier import Classifier
+    from t2wlib.encoders.backbones import FEATURE_DIMS, load_backbone
+    from t2wlib.heads.adapter import HeadSpec, head_logits
+
+    name, g = "efficientnet-lite0", torch.Generator().manual_seed(0)
+    spec = HeadSpec(FEATURE_DIMS[name], 4, 8)
+    emb = torch.nn.functional.normalize(torch.randn(3, 8, generator=g), dim=-1)
+    clf = Classifier(0.05 * torch.randn(spec.num_params, generator=g), emb, ["red", "green", "blue"], spec, name, 32,
+                     {}, temperature=30.0)
+    clf = Classifier.load(clf.save(tmp_path / "c.safetensors"))
+    rng, paths = np.random.default_rng(0), []
+    for i in range(4):
+        paths.append(tmp_path / f"{i}.png")
+        Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(paths[-1])
+    got = torch.tensor([[r["probabilities"][c] for c in clf.class_names] for r in clf.predict(paths)], dtype=torch.float64)
+    backbone = load_backbone(name)
+    with torch.no_grad():
+        features = backbone.trunk(torch.stack([backbone.preprocess(32)(Image.open(p).convert("RGB")) for p in paths]))
+        logits = head_logits(clf.theta[None], features, emb, spec)[0].double()
+    expected = (logits / 30.0).softmax(-1)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+    assert (expected - logits.softmax(-1)).abs().max() > 0.05  # T = 1 would give other probabilities

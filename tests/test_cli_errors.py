@@ -187,14 +187,16 @@ ERROR_CASES = [
 
 @pytest.mark.parametrize("case, argv, message", ERROR_CASES, ids=[c[0] for c in ERROR_CASES])
 def test_bad_input_gives_one_clear_line(world, tmp_path, capsys, case, argv, message):
-    code = cli.main(argv(world, tmp_path))
+    args = argv(world, tmp_path)  # may write the bad input itself into tmp_path
+    before = set(tmp_path.rglob("*"))  # rglob's "*" matches hidden names: temp files are seen too
+    code = cli.main(args)
     err = capsys.readouterr().err
     assert code == 2, err
     assert "Traceback" not in err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("t2w: error: "), err
     assert __import__("re").search(message, lines[0]), lines[0]
-    assert not list(tmp_path.glob("o*")), "nothing is written after an error"
+    assert set(tmp_path.rglob("*")) == before, "nothing is written after an error, not even a temp file"
 
 
 @pytest.mark.parametrize("reason, code", [("full", errno.ENOSPC), ("read-only", errno.EROFS)])
@@ -266,12 +268,25 @@ def test_run_only_unknown_leaves_no_run_folder(tmp_path, capsys):
     assert not (tmp_path / "run").exists()
 
 
-def test_missing_paper_data_is_reported_before_any_weights(tmp_path):
+def test_missing_paper_data_is_reported_naming_the_dataset(tmp_path):
     from t2wlib.data.datasets import check_available
     from t2wlib.data.image_split import DatasetNotFoundError
 
     with pytest.raises(DatasetNotFoundError, match="CIFAR-100: missing"):
         check_available(get_profile("paper").datasets, tmp_path)
+
+
+def test_the_zoo_notebook_checks_the_data_before_any_weights_load():
+    """01_zoo's code calls check_available before it first touches the session's backbone, text encoder
+    or features (each loads weights on first use), so missing data stops a run before any model loads."""
+    import nbformat
+
+    from t2wlib.pipeline.runner import REPO
+
+    code = "\n".join(c.source for c in nbformat.read(REPO / "notebooks" / "01_zoo.ipynb", as_version=4).cells
+                     if c.cell_type == "code")
+    check = code.index("datasets.check_available(profile.datasets")
+    assert all(check < code.index(use) for use in ("session.backbone", "session.encoder", "session.features"))
 
 
 # --- the zoo's own files ----------------------------------------------------------------------------

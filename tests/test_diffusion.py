@@ -1,4 +1,5 @@
-"""Diffusion: schedules against diffusers, q_sample's closed form, losses and samplers with an oracle."""
+"""Diffusion: schedules and single sampler steps against diffusers, q_sample's closed form, losses, and the
+samplers with an oracle."""
 
 from __future__ import annotations
 
@@ -74,17 +75,81 @@ def test_samplers_recover_x0_with_the_oracle(prediction):
     torch.testing.assert_close(d.ddim_sample_loop(model, shape, steps=5, noise=x_t, t_start=60), x0.expand(shape))
 
 
-def test_ddim_is_deterministic_with_eta_zero():
-    d = GaussianDiffusion(get_betas("linear", 100))
-    w = torch.randn(6, 6, generator=torch.Generator().manual_seed(0))
+DIFFUSERS_PREDICTION = {"eps": "epsilon", "x0": "sample", "v": "v_prediction"}
+DIFFUSERS_TOLERANCE = dict(rtol=1e-4, atol=2e-5)  # diffusers keeps its schedule tables in float32
+
+
+def _nonlinear_model(n_steps: int, seed: int = 0):
+    """A fixed denoiser that is neither the oracle nor linear in x_t, so a wrong coefficient shows."""
+    w = torch.randn(6, 6, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
 
     def model(x_t, t):
-        return torch.tanh(x_t @ w) * (t.view(-1, 1, 1) / 100)
+        return torch.tanh(x_t @ w) * (1 + t.view(-1, 1, 1).double() / n_steps)
+    return model
 
-    noise = torch.randn(3, 2, 6, generator=torch.Generator().manual_seed(2))
-    a = d.ddim_sample_loop(model, noise.shape, steps=20, noise=noise)
-    assert torch.equal(a, d.ddim_sample_loop(model, noise.shape, steps=20, noise=noise.clone()))
+
+@pytest.mark.parametrize("schedule", ["linear", "cosine"])
+@pytest.mark.parametrize("prediction", ["eps", "x0", "v"])
+def test_one_ddpm_step_equals_diffusers_at_every_kind_of_t(schedule, prediction):
+    """x_{t-1} = posterior mean(x̂0, x_t) + sqrt(Σ_t) z, against diffusers' DDPMScheduler.step given the
+    same z, at the first, middle and last steps (t > 0 is where the posterior coefficients matter)."""
+    from diffusers import DDPMScheduler
+
+    n = 100
+    d = GaussianDiffusion(get_betas(schedule, n), prediction=prediction)
+    ref = DDPMScheduler(num_train_timesteps=n, trained_betas=d.betas.numpy(), clip_sample=False,
+                        variance_type="fixed_small", prediction_type=DIFFUSERS_PREDICTION[prediction])
+    model = _nonlinear_model(n)
+    x = torch.randn(3, 4, 6, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    for i in (n - 1, 70, 31, 5, 1, 0):
+        t = torch.full((3,), i)
+        z = torch.randn(x.shape, generator=torch.Generator().manual_seed(i), dtype=torch.float64)
+        ours, x0 = d.p_sample_step(model, x, i, z=z)
+        theirs = ref.step(model(x, t), i, x, generator=torch.Generator().manual_seed(i))
+        torch.testing.assert_close(x0, theirs.pred_original_sample, **DIFFUSERS_TOLERANCE)
+        torch.testing.assert_close(ours, theirs.prev_sample, **DIFFUSERS_TOLERANCE)
+        if i > 0:  # the step moves x by more than the tolerance: a swapped coefficient cannot hide in it
+            assert (ours - x).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("schedule", ["linear", "cosine"])
+@pytest.mark.parametrize("prediction", ["eps", "x0", "v"])
+def test_one_ddim_step_equals_diffusers(schedule, prediction):
+    """x_next = sqrt(abar_next) x̂0 + sqrt(1 - abar_next) ε̂ (η = 0) against DDIMScheduler.step, for
+    jumps of 10 steps and the last jump to abar = 1."""
+    from diffusers import DDIMScheduler
+
+    n, jump = 100, 10
+    d = GaussianDiffusion(get_betas(schedule, n), prediction=prediction)
+    ref = DDIMScheduler(num_train_timesteps=n, trained_betas=d.betas.numpy(), clip_sample=False,
+                        set_alpha_to_one=True, prediction_type=DIFFUSERS_PREDICTION[prediction])
+    ref.set_timesteps(n // jump)
+    model = _nonlinear_model(n, seed=3)
+    x = torch.randn(3, 4, 6, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    for i in (99, 50, 23, 9, 4):
+        ours, x0 = d.ddim_step(model, x, i, i - jump if i >= jump else None)
+        theirs = ref.step(model(x, torch.full((3,), i)), i, x, eta=0.0)
+        torch.testing.assert_close(x0, theirs.pred_original_sample, **DIFFUSERS_TOLERANCE)
+        torch.testing.assert_close(ours, theirs.prev_sample, **DIFFUSERS_TOLERANCE)
     assert d.ddim_timesteps(4) == [99, 66, 33, 0]
+
+
+def test_the_loops_are_their_steps_in_order():
+    """p_sample_loop is p_sample_step from N - 1 down to 0 with the generator's draws, ddim_sample_loop
+    is ddim_step over ddim_timesteps: the loops add nothing the step tests do not cover."""
+    d = GaussianDiffusion(get_betas("linear", 30), prediction="v")
+    model = _nonlinear_model(30)
+    noise = torch.randn(2, 4, 6, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    x, g = noise, torch.Generator().manual_seed(9)
+    for i in range(29, -1, -1):
+        x, _ = d.p_sample_step(model, x, i, generator=g)
+    torch.testing.assert_close(d.p_sample_loop(model, noise.shape, noise=noise, generator=torch.Generator().manual_seed(9)),
+                               x, rtol=0, atol=0)
+    times = d.ddim_timesteps(7)
+    x = noise
+    for i, i_next in zip(times, [*times[1:], None]):
+        x, _ = d.ddim_step(model, x, i, i_next)
+    torch.testing.assert_close(d.ddim_sample_loop(model, noise.shape, steps=7, noise=noise), x, rtol=0, atol=0)
 
 
 def test_bad_options():

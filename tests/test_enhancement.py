@@ -44,3 +44,23 @@ def test_enhancement_scores_table(setup):
     assert len(df) == 8 and (df.epochs_trained == 2).all()  # half of the zoo's 3 stage-2 epochs, rounded
     t0 = df[df.t == 0]
     assert (t0.acc_before == t0.acc_after).all()  # t = 0 changes nothing
+
+
+def test_enhancement_moves_a_noised_head_towards_the_generators_estimate_for_its_text(tmp_path):
+    """A trained head plus noise (a head off the generator's manifold), enhanced at t, ends closer to the
+    generator's own head for that task's text than it started, and closer the larger t (t = N: plain
+    generation). Returning the input, or the input noised to t, fails this."""
+    zoo = zoo_job.linear_map_zoo(tmp_path / "zoo")
+    gen = train_job.tiny_generator(tmp_path / "g", zoo)
+    ids = zoo.tasks.ids("unseen")
+    v = zoo.task_text["v_c/prompt"][ids]
+    estimate = gen.sample(v, steps=10)
+    noised = zoo.theta[ids] + 0.3 * torch.randn(zoo.theta[ids].shape, generator=torch.Generator().manual_seed(0))
+
+    def distance(theta):
+        return float(((theta - estimate) ** 2).mean())
+
+    distances = [distance(enhance(gen, noised, v, t, steps=10)) for t in (0, 100, 500, 1000)]
+    assert distances[0] == distance(noised)
+    assert all(later < earlier for earlier, later in zip(distances, distances[1:])), distances
+    assert distances[1] < 0.5 * distances[0]

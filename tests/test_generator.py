@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from t2wlib.classifier import Classifier
+from t2wlib.core.sealed import load_sealed
 from t2wlib.data.class_names import check_classes
 from t2wlib.generator.from_zoo import train_generator
 from t2wlib.generator.t2w import T2WGenerator
@@ -145,6 +146,9 @@ def test_compact_generator_with_text_path_probes_resumes_and_loads(trained, tmp_
 
     def probe(step, generator, curves):
         probed.append((step, len(curves), generator.sample(zoo.task_text["v_c/prompt"][:2], steps=3).shape))
+        probed_weights.update({k: v.clone() for k, v in generator.model.state_dict().items()})
+
+    probed_weights = {}
 
     with pytest.raises(ValueError, match="lambda_task = 1.0 needs the zoo's training features"):
         train_generator(tmp_path / "a", zoo, cfg, progress=False)
@@ -162,6 +166,12 @@ def test_compact_generator_with_text_path_probes_resumes_and_loads(trained, tmp_
     assert float(((sample - ridge) ** 2).mean()) < 0.5 * float(((sample - zoo.theta[seen].mean(0)) ** 2).mean())
     # interrupted after the probe (its checkpoint), resumed: the same bits as the uninterrupted run
     train_generator(tmp_path / "b", zoo, cfg, progress=False, probe_steps=(per_epoch,), train_features=features)
+    # the probe saw the EMA of its step: the weights of that step's checkpoint's "ema/", not its "model/"
+    at_probe, meta = load_sealed(checkpoint_files(tmp_path / "b")[1], "checkpoint")
+    assert int(meta["step"]) == per_epoch
+    for k, v in probed_weights.items():
+        assert torch.equal(v, at_probe[f"ema/{k}"]), k
+    assert any(not torch.equal(v, at_probe[f"model/{k}"]) for k, v in probed_weights.items())
     for path in checkpoint_files(tmp_path / "b")[:1]:
         path.unlink()  # back to the probe's checkpoint
     (tmp_path / "b" / "ema.safetensors").unlink()

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -74,25 +73,36 @@ def test_tampered_shard_is_rejected_naming_the_file(reference, tmp_path):
         load_zoo(copy)
 
 
-def test_killed_build_resumes_to_the_identical_zoo(reference, tmp_path):
-    directory = tmp_path / "killed"
-    with subprocess.Popen([sys.executable, str(JOB), str(directory)], stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE) as proc:
-        deadline = time.time() + 120
-        while not list((directory / "shards").glob("shard_*.safetensors")) and time.time() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"build exited early: {proc.stderr.read().decode()}")
-            time.sleep(0.01)
-        proc.send_signal(signal.SIGKILL)  # mid-build: some shards done, one usually half-trained
-    done = len(list((directory / "shards").glob("shard_*.safetensors")))
-    assert not (directory / "manifest.json").exists() and done < 10
-    with pytest.raises(FileNotFoundError, match="incomplete"):
-        load_zoo(directory)
-    zoo_job.build(directory)
-    resumed = load_zoo(directory)
-    assert torch.equal(resumed.theta, reference.theta)
-    assert torch.equal(resumed.test_accuracy, reference.test_accuracy)
-    assert resumed.tasks == reference.tasks
+def test_a_build_killed_at_every_file_event_resumes_to_the_identical_zoo(tmp_path):
+    """Every mkdir, fsync, chmod, replace and unlink of a (two-shard) build is a kill point
+    (zoo_kill_job.py); each killed build, resumed here, equals the uninterrupted one bit for bit
+    and leaves no temp file."""
+    import zoo_kill_job
+
+    run = subprocess.run([sys.executable, str(JOB.parent / "zoo_kill_job.py"), str(tmp_path), "count"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    events = int(run.stdout.split()[-1])
+    assert events >= 20
+    run = subprocess.run([sys.executable, str(JOB.parent / "zoo_kill_job.py"), str(tmp_path), "kill", str(events)],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert json.loads(run.stdout.splitlines()[-1]) == [signal.SIGKILL] * events  # each died at its point
+    reference = load_zoo(tmp_path / "reference")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the job built the reference
+    try:
+        for n in range(1, events + 1):
+            directory = tmp_path / f"event{n}"
+            zoo_kill_job.build(directory)
+            assert not list(directory.rglob(".*.tmp")), n
+            resumed = load_zoo(directory)
+            assert torch.equal(resumed.theta, reference.theta), n
+            assert torch.equal(resumed.test_accuracy, reference.test_accuracy), n
+            assert torch.equal(resumed.universal, reference.universal), n
+            assert resumed.tasks == reference.tasks, n
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_torchrun_ranks_split_the_shards(reference, tmp_path):

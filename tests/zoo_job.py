@@ -46,6 +46,20 @@ def build(directory, **overrides):
                      source={"dataset": "synthetic", "class_texts": texts}, progress=False)
 
 
+def linear_map_zoo(directory, noise: float = 0.05, seed: int = 0):
+    """The built zoo with its heads replaced by a known function of the text: θ_i = b + A v_i + noise,
+    v_i the task's text vector (A (P, D), b (P,) and the noise seeded). A generator that learns the text
+    -> weights map beats the text-blind mean head on unseen tasks; one that ignores the text cannot."""
+    from t2wlib.zoo.model_zoo import load_zoo
+
+    build(directory)
+    zoo, g = load_zoo(directory), torch.Generator().manual_seed(seed)
+    v = zoo.task_text["v_c/prompt"]  # (T, D)
+    P = zoo.spec.num_params
+    A, b = 0.5 * torch.randn(P, v.shape[1], generator=g), 0.3 * torch.randn(P, generator=g)
+    return zoo.with_heads(b + v @ A.T + noise * torch.randn(len(v), P, generator=g), "linear-map")
+
+
 if __name__ == "__main__":
     if "RANK" in os.environ:
         torch.distributed.init_process_group("gloo")

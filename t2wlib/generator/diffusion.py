@@ -133,6 +133,21 @@ class GaussianDiffusion:
         return torch.randn(shape, generator=generator, device=device)
 
     @torch.no_grad()
+    def p_sample_step(self, model: Callable, x: torch.Tensor, i: int, model_kwargs: dict | None = None,
+                      generator: torch.Generator | None = None, z: torch.Tensor | None = None):
+        """One DDPM step (eq. 7-8) from x = x_i (B, ...) at 0-based step i: (x_{i-1}, x̂0). x_{i-1} is
+        the posterior mean of q(x_{i-1} | x_i, x̂0) plus sqrt(Σ_i) z (z drawn from `generator` unless
+        given); at i = 0 it is the mean alone."""
+        t = torch.full((x.shape[0],), i, dtype=torch.int64, device=x.device)
+        _, x0 = self.predict(model, x, t, model_kwargs)
+        mean = self.q_posterior_mean(x0, x, t)
+        if i == 0:
+            return mean, x0
+        if z is None:
+            z = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        return mean + _at(self.posterior_variance, t, x).sqrt() * z, x0
+
+    @torch.no_grad()
     def p_sample_loop(self, model: Callable, shape: tuple, model_kwargs: dict | None = None,
                       noise: torch.Tensor | None = None, t_start: int | None = None,
                       generator: torch.Generator | None = None, device="cpu", record: bool = False):
@@ -143,16 +158,9 @@ class GaussianDiffusion:
         x = self._start(shape, noise, generator, device)
         trajectory = []
         for i in range(t_start, -1, -1):
-            t = torch.full((x.shape[0],), i, dtype=torch.int64, device=x.device)
-            _, x0 = self.predict(model, x, t, model_kwargs)
+            x, x0 = self.p_sample_step(model, x, i, model_kwargs, generator)
             if record:
                 trajectory.append((i, x0))
-            mean = self.q_posterior_mean(x0, x, t)
-            if i > 0:
-                z = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-                x = mean + _at(self.posterior_variance, t, x).sqrt() * z
-            else:
-                x = mean
         return (x, trajectory) if record else x
 
     def ddim_timesteps(self, steps: int, t_start: int | None = None) -> list[int]:
@@ -163,6 +171,16 @@ class GaussianDiffusion:
         return sorted({round(v) for v in torch.linspace(t_start, 0, steps).tolist()}, reverse=True)
 
     @torch.no_grad()
+    def ddim_step(self, model: Callable, x: torch.Tensor, i: int, i_next: int | None,
+                  model_kwargs: dict | None = None):
+        """One deterministic DDIM step (η = 0) from x = x_i at step i to step i_next < i (None: to the
+        clean end, abar = 1): (x_{i_next}, x̂0), x_{i_next} = sqrt(abar_next) x̂0 + sqrt(1 - abar_next) ε̂."""
+        t = torch.full((x.shape[0],), i, dtype=torch.int64, device=x.device)
+        eps, x0 = self.predict(model, x, t, model_kwargs)
+        abar_next = self.alphas_cumprod[i_next] if i_next is not None else torch.tensor(1.0, dtype=torch.float64)
+        return abar_next.sqrt() * x0 + (1 - abar_next).sqrt() * eps, x0
+
+    @torch.no_grad()
     def ddim_sample_loop(self, model: Callable, shape: tuple, steps: int = 50, model_kwargs: dict | None = None,
                          noise: torch.Tensor | None = None, t_start: int | None = None,
                          generator: torch.Generator | None = None, device="cpu", record: bool = False):
@@ -170,11 +188,8 @@ class GaussianDiffusion:
         x = self._start(shape, noise, generator, device)
         times = self.ddim_timesteps(steps, t_start)
         trajectory = []
-        for j, i in enumerate(times):
-            t = torch.full((x.shape[0],), i, dtype=torch.int64, device=x.device)
-            eps, x0 = self.predict(model, x, t, model_kwargs)
+        for i, i_next in zip(times, [*times[1:], None]):
+            x, x0 = self.ddim_step(model, x, i, i_next, model_kwargs)
             if record:
                 trajectory.append((i, x0))
-            abar_next = self.alphas_cumprod[times[j + 1]] if j + 1 < len(times) else torch.tensor(1.0, dtype=torch.float64)
-            x = abar_next.sqrt() * x0 + (1 - abar_next).sqrt() * eps
         return (x, trajectory) if record else x
