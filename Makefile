@@ -11,12 +11,12 @@ setup:
 run: setup
 	$(BIN)/t2w run --profile $(PROFILE) --parallel 2
 
-# pytest includes the papermill smoke pipeline (tests/test_pipeline.py), whose executed copies
-# nbval then re-runs cell by cell (cheap: the features are cached by then).
+# pytest includes the papermill smoke pipeline (tests/test_pipeline.py), which checks every notebook's
+# outputs; its executed copies stay in runs/test-smoke/ (`pytest --nbval-lax runs/test-smoke/*.ipynb`
+# re-runs them cell by cell, which checks nothing the pipeline test did not).
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
-	$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider runs/test-smoke/*.ipynb
 
 # The rest of the convergence study, beside the curves that `run` makes in 02_train (needs `run`'s
 # zoos; hours on 2 cores): the training levers, the task-loss hypernetwork, the ε token spaces and the

@@ -132,3 +132,19 @@ def test_the_shipped_path_loads_no_scipy_or_sklearn():
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'scipy', 'sklearn'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]", out
+
+
+def test_a_notebook_session_starts_without_torchvision_or_seaborn():
+    """Every kernel imports the session (and its FigureWriter): torchvision (its models import torch._dynamo)
+    and seaborn (scipy.stats) load only where a notebook uses them, not at every kernel start."""
+    code = "import sys, t2wlib.pipeline.session; print(sorted({'torchvision', 'seaborn', 'scipy'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.split("\n")[0] == "[]", out.stdout + out.stderr[-2000:]
+
+
+def test_image_folders_take_torchvisions_image_extensions():
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
+    from t2wlib.data import image_folders
+
+    assert image_folders.IMG_EXTENSIONS == IMG_EXTENSIONS

@@ -185,12 +185,12 @@ def test_parallel_run_keeps_every_provenance_entry_and_stops_at_a_failure(tmp_pa
     assert not list((tmp_path / "f").glob("*.lock"))
 
     # In a fresh run folder (no last timings) the lanes take 03 and 04 first; 03 fails while 04 runs,
-    # 04 finishes, and 05, still waiting, never starts.
+    # 04 finishes, and 05, still waiting, never starts. (Only 03-05: a partial run has no first two.)
     _notebook(nbs / "03_c.ipynb", "raise ValueError('lane boom')")
     _notebook(nbs / "04_d.ipynb", "import time\ntime.sleep(5)\nopen(FIGURES + '/04-finished', 'w').close()")
     _notebook(nbs / "05_e.ipynb", "open(FIGURES + '/05-ran', 'w').close()")
     with pytest.raises(PipelineError, match=r"03_c.ipynb failed in cell \d+ .*ValueError: lane boom"):
-        run_pipeline("smoke", parallel=2, **{**kwargs, "run_dir": tmp_path / "runs2"})
+        run_pipeline("smoke", parallel=2, only=["03", "04", "05"], **{**kwargs, "run_dir": tmp_path / "runs2"})
     assert (tmp_path / "f" / "04-finished").exists() and not (tmp_path / "f" / "05-ran").exists()
     with pytest.raises(ValueError, match="--parallel 0"):
         run_pipeline("smoke", parallel=0, **kwargs)

@@ -9,10 +9,13 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from .class_names import class_key, clean_name
 from .image_split import DatasetNotFoundError
+
+# torchvision's ImageFolder extensions (torchvision.datasets.folder.IMG_EXTENSIONS), written out: importing
+# torchvision costs seconds at every kernel start, and this module needs only the list.
+IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
 
 def require_dir(path: Path, what: str) -> Path:

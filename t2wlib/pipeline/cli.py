@@ -1,5 +1,6 @@
 """The `t2w` command: `run` (the notebook pipeline), `generate` (text -> classifier file),
-`predict` (a classifier on image files), `info` (the registries).
+`predict` (a classifier on image files), `compare` (a re-run against a reference run, table by
+table), `info` (the registries).
 
 Every error a user can cause ends in one line on stderr, `t2w: error: <what>, <which file or
 value>, <what is allowed>`, and exit status 2; `t2w --debug ...` shows the traceback instead."""
@@ -13,6 +14,7 @@ import time
 import warnings
 from pathlib import Path
 
+from .compare import ATOL, RTOL
 from .profiles import PROFILES
 
 
@@ -148,6 +150,20 @@ def _predict(args) -> int:
     return 0
 
 
+def _compare(args) -> int:
+    """Each table's status, then a count per status; exit 1 when a table differs beyond the tolerance or is missing."""
+    from .compare import STATUSES, compare_runs, figures_counted
+
+    results = compare_runs(args.run, args.reference, args.rtol, args.atol)
+    for r in results:
+        print(f"{r.status:<9} {r.name}{'  ' + r.detail if r.detail else ''}")
+    counts = {s: sum(r.status == s for r in results) for s in STATUSES}
+    print(f"[t2w] {len(results)} tables: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+          + f" (tolerance {args.atol:g} + {args.rtol:g} x |reference|; timing columns left out; "
+          f"{figures_counted(args.run)} figures not compared)")
+    return 1 if counts["beyond"] or counts["missing"] else 0
+
+
 def _info(args) -> int:
     from ..data.datasets import DATASETS
     from ..encoders.backbones import BACKBONES
@@ -214,6 +230,14 @@ def main(argv: list[str] | None = None) -> int:
     pred.add_argument("images", nargs="+")
     pred.add_argument("--threads", type=int, help="CPU threads (default: the cores torch sees)")
     pred.set_defaults(func=_predict)
+    cmp = sub.add_parser("compare", help="compare a run's tables with a reference run's (e.g. figures/cpu), table by "
+                         "table: identical, within a tolerance, or beyond it")
+    cmp.add_argument("run", help="the figures folder of the run to check (t2w run --figures)")
+    cmp.add_argument("reference", help="the reference run's figures folder, e.g. figures/cpu")
+    cmp.add_argument("--rtol", type=float, default=RTOL, help=f"relative tolerance (default {RTOL:g})")
+    cmp.add_argument("--atol", type=float, default=ATOL, help=f"absolute tolerance (default {ATOL:g}: half a point "
+                     "of an accuracy in [0, 1])")
+    cmp.set_defaults(func=_compare)
     info = sub.add_parser("info", help="list profiles and registered datasets, backbones, text encoders")
     info.set_defaults(func=_info)
     args = parser.parse_args(argv)

@@ -12,13 +12,15 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 import torch
 
 from ..core.files import atomic_write, atomic_write_text
 from ..data.datasets import balanced_indices
 from ..data.image_split import ImageSplit
 from . import provenance
+
+# seaborn is imported inside the functions that draw with it: it (with scipy.stats) costs a second at every
+# kernel start, and most notebooks draw nothing with it.
 
 
 class FigureWriter:
@@ -92,6 +94,7 @@ def sample_grid(images: ImageSplit, per_class: int, seed: int = 0, max_classes: 
 
 def similarity_heatmaps(embeddings: dict[str, torch.Tensor], class_names: list[str], title: str) -> plt.Figure:
     """Cosine-similarity heatmaps of class embeddings, one panel per text variant (e.g. prompts, NL)."""
+    import seaborn as sns
     n, C = len(embeddings), len(class_names)
     labelled = C <= HEATMAP_LABELLED_CLASSES
     side = 0.45 * min(C, HEATMAP_LABELLED_CLASSES)  # inches per panel
@@ -111,6 +114,7 @@ def similarity_heatmaps(embeddings: dict[str, torch.Tensor], class_names: list[s
 
 def zoo_accuracy_by_k(tables: dict[str, pd.DataFrame]) -> plt.Figure:
     """Per dataset: test accuracy of trained task heads and of the Universal Model on the same tasks, by k."""
+    import seaborn as sns
     fig, axes = plt.subplots(1, len(tables), figsize=(6 * len(tables), 4), squeeze=False)
     for ax, (name, df) in zip(axes[0], tables.items()):
         long = pd.concat([df.assign(head="trained task head", accuracy=df.test_accuracy),
@@ -177,6 +181,7 @@ def convergence(curves: pd.DataFrame, references: dict[str, float]) -> plt.Figur
     """The convergence study: validation accuracy (left) and validation L_diff (right) against the
     training step, one line per model (curves: model, step, accuracy[, validation_loss]), the
     reference heads' accuracies as dashed horizontal lines."""
+    import seaborn as sns
     fig, (acc, loss) = plt.subplots(1, 2, figsize=(13, 4.5))
     colours = dict(zip(curves.model.unique(), sns.color_palette("tab10", curves.model.nunique())))
     for model, part in curves.groupby("model", sort=False):
@@ -205,6 +210,7 @@ def denoising_trajectories(trajectories: dict[str, pd.DataFrame], trained: dict[
     accuracy as a dotted line in the same colour.
     trajectories: per key, figure3.trajectory_accuracy's frame; trained: per key, accuracy of the
     trained heads indexed by task id."""
+    import seaborn as sns
     cols = min(2, len(trajectories))
     rows = -(-len(trajectories) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(6 * cols, 4 * rows), squeeze=False)
