@@ -194,3 +194,26 @@ def test_parallel_run_keeps_every_provenance_entry_and_stops_at_a_failure(tmp_pa
     assert (tmp_path / "f" / "04-finished").exists() and not (tmp_path / "f" / "05-ran").exists()
     with pytest.raises(ValueError, match="--parallel 0"):
         run_pipeline("smoke", parallel=0, **kwargs)
+
+
+def test_two_runs_on_one_artifacts_folder_run_one_after_the_other(tmp_path):
+    """Two `t2w run`s started at once on one artifacts folder: the second says it waits, then runs
+    when the first is done (no notebook of one overlaps one of the other's); both succeed."""
+    import subprocess
+    import sys
+
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    _notebook(nbs / "01_a.ipynb", "import time\nfrom t2wlib.pipeline.plotting import FigureWriter\nstart = time.time()\n"
+                                  "time.sleep(2)\nFigureWriter(FIGURES, PROFILE, [0], {'notebook': NOTEBOOK})"
+                                  ".json([start, time.time()], 'span')")
+    code = ("import sys; from pathlib import Path; from t2wlib.pipeline.runner import run_pipeline; "
+            "run_pipeline('smoke', notebooks_dir=Path(sys.argv[1]), run_dir=Path(sys.argv[2]) / 'runs', "
+            "artifacts=Path(sys.argv[3]), figures=Path(sys.argv[2]), log_output=False)")
+    runs = [subprocess.Popen([sys.executable, "-c", code, str(nbs), str(tmp_path / f"run{i}"), str(tmp_path / "a")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    errors = [run.communicate(timeout=300)[1] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], errors
+    assert sum("in use by another t2w run; waiting for it to finish" in e for e in errors) == 1, errors
+    (a0, a1), (b0, b1) = sorted(json.loads((tmp_path / f"run{i}" / "span.json").read_text()) for i in range(2))
+    assert a1 <= b0

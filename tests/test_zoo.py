@@ -105,6 +105,30 @@ def test_a_build_killed_at_every_file_event_resumes_to_the_identical_zoo(tmp_pat
         torch.set_num_threads(threads)
 
 
+def test_two_builds_of_one_zoo_at_once_wait_for_each_other_and_equal_a_single_build(reference, tmp_path):
+    """Two processes start the same build in one folder: the second waits for the folder's lock, then
+    finds the zoo finished; the zoo is a single build's, bit for bit."""
+    directory = tmp_path / "twice"
+    jobs = [subprocess.Popen([sys.executable, str(JOB), str(directory)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    errors = [job.communicate(timeout=300)[1] for job in jobs]
+    assert [job.returncode for job in jobs] == [0, 0], errors
+    assert sum("in use by another zoo build; waiting" in e for e in errors) == 1, errors
+    both = load_zoo(directory)
+    assert torch.equal(both.theta, reference.theta) and torch.equal(both.test_accuracy, reference.test_accuracy)
+
+
+def test_a_finished_zoo_built_again_writes_nothing(reference):
+    """Building a finished zoo again checks its definition and touches no file (so it works on a
+    read-only disk); a different definition is still refused."""
+    def files():
+        return {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in reference.directory.rglob("*")}
+
+    before = files()
+    zoo_job.build(reference.directory)
+    assert files() == before
+
+
 def test_torchrun_ranks_split_the_shards(reference, tmp_path):
     directory = tmp_path / "ranks"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

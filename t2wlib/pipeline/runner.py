@@ -27,6 +27,7 @@ import papermill
 from papermill.exceptions import PapermillExecutionError
 
 from ..core.files import WriteError, atomic_write_text, remove_dead_temps
+from ..core.locks import FolderLock
 from ..data.datasets import SPLITS, check_available, load_split
 from ..data.user_folders import register_user_dataset
 from .config import check_fits
@@ -144,6 +145,17 @@ def run_pipeline(profile: str, *, notebooks_dir: Path = REPO / "notebooks", run_
     params = {"PROFILE": profile, "ARTIFACTS": str(Path(artifacts).resolve()), "FIGURES": str(figures),
               "DATA_ROOT": data_root, "OVERRIDES": json.loads(json.dumps(overrides))}
     notebooks = pipeline_notebooks(notebooks_dir, only)  # a bad --only fails before any folder is made
+    # One run per artifacts folder at a time: a second waits, then finds the first one's work done
+    # (each zoo build also locks its own folder, for notebooks run by hand).
+    with FolderLock(Path(artifacts), "t2w run", wait=True):
+        return _run_locked(notebooks, notebooks_dir, run_dir, figures, profile, params, only, overrides, log_output,
+                           threads, parallel)
+
+
+def _run_locked(notebooks: list[Path], notebooks_dir: Path, run_dir: Path, figures: Path, profile: str, params: dict,
+                only: list[str] | None, overrides: dict, log_output: bool, threads: int | None,
+                parallel: int) -> dict[str, float]:
+    """run_pipeline's work, holding the artifacts folder's lock."""
     run_dir.mkdir(parents=True, exist_ok=True)
     timings_path = run_dir / "timings.json"
     last = json.loads(timings_path.read_text()).get("seconds", {}) if timings_path.exists() else {}

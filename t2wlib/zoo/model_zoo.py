@@ -28,6 +28,7 @@ as an uninterrupted build. Under torchrun, rank r builds shards r, r + W, r + 2W
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import time
@@ -48,6 +49,7 @@ from ..core.files import (
     write_json_checked,
     write_json_once,
 )
+from ..core.locks import FolderLock
 from ..core.sealed import load_checked, save_checked, tensor_digest
 from ..core.tensor_cache import CacheCorruptionWarning, TensorCache
 from ..data.subtasks import TaskSet, sample_tasks
@@ -198,14 +200,38 @@ def build_zoo(directory: str | Path, cfg: ZooConfig, train: FeatureSet, test: Fe
     base = sample_tasks(len(train.class_names), cfg.num_tasks, cfg.k_range, cfg.seed, cfg.unseen_fraction,
                         cfg.held_out_classes)
     tasks = solution_rows(base, cfg.starts)
-    emb = text_emb["prompt"]
-    spec = HeadSpec(train.X.shape[1], cfg.hidden, emb.shape[1])
+    spec = HeadSpec(train.X.shape[1], cfg.hidden, text_emb["prompt"].shape[1])
     rank, world = rank_world()
     directory = Path(directory)
-    (directory / "shards").mkdir(parents=True, exist_ok=True)
-    write_json_once(directory / "config.json", {"format": FORMAT, "config": cfg.to_json(), "spec": spec.to_json(),
-                                                "class_names": train.class_names, "source": source}, "configuration")
+    definition = {"format": FORMAT, "config": cfg.to_json(), "spec": spec.to_json(), "class_names": train.class_names,
+                  "source": source}
+    manifest = directory / "manifest.json"
+    if not manifest.exists():
+        # One build per folder: a second process waits, then finds the zoo finished (rank 0 holds the lock).
+        with FolderLock(directory, "zoo build", wait=True) if rank == 0 else contextlib.nullcontext():
+            if not manifest.exists():
+                _build(directory, cfg, train, test, text_emb, definition, spec, base, tasks, progress, cache, rank,
+                       world)
+    # Finished (the manifest is written last): checked, and nothing written, so a finished zoo on a
+    # read-only disk is used as it is.
+    _check_definition(directory, definition, tasks)
+    read_json_checked(manifest, "zoo manifest")
+    return manifest
+
+
+def _check_definition(directory: Path, definition: dict, tasks: TaskSet) -> None:
+    """The folder's configuration and task set are these (write_json_once writes them if absent)."""
+    write_json_once(directory / "config.json", definition, "configuration")
     write_json_once(directory / "tasks.json", tasks.to_json(), "task set")
+
+
+def _build(directory: Path, cfg: ZooConfig, train: FeatureSet, test: FeatureSet, text_emb: dict[str, torch.Tensor],
+           definition: dict, spec: HeadSpec, base: TaskSet, tasks: TaskSet, progress: bool,
+           cache: TensorCache | None, rank: int, world: int) -> None:
+    """build_zoo's work, under its lock: stage 1, the Universal Model, the shards, then the manifest."""
+    emb = text_emb["prompt"]
+    (directory / "shards").mkdir(parents=True, exist_ok=True)
+    _check_definition(directory, definition, tasks)
 
     stages = {"universal.safetensors": ("universal", cfg.universal, cfg.seed + 1)}
     stages.update({stage1_file(m): ("stage1", cfg.stage1, cfg.stage1_seed(m)) for m in range(cfg.starts)})
@@ -239,11 +265,9 @@ def build_zoo(directory: str | Path, cfg: ZooConfig, train: FeatureSet, test: Fe
             print(f"[zoo] {directory.name}: shard {s + 1}/{len(plan)} ({len(ids)} heads) "
                   f"{time.perf_counter() - start:.1f} s", flush=True)
     barrier()
-    manifest = directory / "manifest.json"
     if rank == 0:
         _finish(directory, cfg, spec, tasks, plan, text_emb, test, len(base))
     barrier()
-    return manifest
 
 
 def _finish(directory: Path, cfg: ZooConfig, spec: HeadSpec, tasks: TaskSet, plan: list[list[int]],
