@@ -22,7 +22,7 @@ from .core.sealed import load_sealed, save_sealed
 from .data.class_names import check_classes
 from .data.images import IMAGE_SIZES, open_rgb
 from .data.task_condition import descriptions as nl_descriptions
-from .data.task_condition import prompts
+from .data.task_condition import check_distinct, prompts
 from .encoders.backbones import BACKBONES, FEATURE_DIMS, load_backbone
 from .encoders.text import TextEncoder
 from .generator.t2w import T2WGenerator
@@ -149,6 +149,7 @@ def text_to_classifier(generator: T2WGenerator, encoder: TextEncoder, classes: l
         warnings.warn(f"{len(names)} classes is outside the {low} to {high} classes of the generator's training tasks; "
                       "the head may be poor", OutsideTrainedRangeWarning, stacklevel=2)
     class_emb = encoder.encode(prompts(names))  # (K, D): the heads' logits use template prompts
+    check_distinct(names, class_emb)
     if cfg.text_variant == "description":
         texts = descriptions if descriptions is not None else nl_descriptions(names)
         if len(texts) != len(names):

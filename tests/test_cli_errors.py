@@ -172,6 +172,11 @@ ERROR_CASES = [
      r"duplicate class 'Maple Tree' \(also given as 'maple_tree'\)"),
     ("classes-file-bom-duplicate", lambda w, t: _generate(w / "gen", t / "o", "--classes-file", str(
         _classes_file(t, "\ufeffsneaker\nsneaker\nbag\n"))), r"duplicate class 'sneaker'"),
+    # silent wrong results before: a classifier that scores every image 1/3, a class that prints like another
+    ("emoji-names", lambda w, t: _generate(w / "gen", t / "o", "--classes", "\U0001F45F,\U0001FA74,\U0001F45C"),
+     r"classes '\U0001F45F' and '\U0001FA74' have the same text embedding"),
+    ("look-alike-name", lambda w, t: _generate(w / "gen", t / "o", "--classes", "apple,\u0430pple,pear"),
+     r"mixes CYRILLIC and LATIN letters in one word"),
     ("tab-in-name", lambda w, t: _generate(w / "gen", t / "o", "--classes", "snea\tker,bag,coat"),
      r"class name 'snea\\tker' holds the control character U\+0009"),
     ("escape-in-classes-file", lambda w, t: _generate(w / "gen", t / "o", "--classes-file", str(

@@ -88,7 +88,7 @@ def test_hidden_folders_are_no_class_and_names_are_clean(tmp_path, colour_folder
 def test_control_characters_in_a_folder_name_are_refused(tmp_path, colour_folder):
     root = colour_folder(tmp_path / "ctl", train=3, test=2, split=False)
     os.rename(root / "red_apple", root / "red\tapple")
-    with pytest.raises(ValueError, match="control character U\\+0009"):
+    with pytest.raises(DatasetNotFoundError, match="class folder .*ctl/red\tapple: .*control character U\\+0009"):
         load_split(register_user_dataset(f"ctl={root}"), "train")
 
 

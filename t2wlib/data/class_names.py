@@ -7,12 +7,14 @@ printed and written into tab-separated output. Two names are one class when they
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from pathlib import Path
 
 # Characters that show as nothing, dropped from a name: BOM / zero-width no-break space, zero-width
 # space, non-joiner, joiner, word joiner, soft hyphen.
 INVISIBLE = dict.fromkeys(map(ord, "\ufeff\u200b\u200c\u200d\u2060\u00ad"))
+INLINE_COMMENT = re.compile(r"\s#")  # a comment after a name: "#" after white space
 
 
 def clean_text(text: str, what: str) -> str:
@@ -26,9 +28,27 @@ def clean_text(text: str, what: str) -> str:
     return " ".join(form.split())
 
 
+# Scripts whose letters look alike: a word that mixes them prints like another word ("аpple" with a
+# Cyrillic "а"), so it is refused.
+LOOK_ALIKE_SCRIPTS = ("LATIN", "CYRILLIC", "GREEK")
+
+
 def clean_name(name: str, what: str = "class name") -> str:
-    """`name` in the one form every class name takes (module docstring)."""
-    return " ".join(clean_text(name, what).replace("_", " ").split())
+    """`name` in the one form every class name takes (module docstring); a word mixing Latin,
+    Cyrillic or Greek letters is a ValueError naming the odd letter."""
+    clean = " ".join(clean_text(name, what).replace("_", " ").split())
+    for word in clean.split():
+        letters = {}
+        for ch in word:
+            if unicodedata.category(ch).startswith("L"):
+                script = unicodedata.name(ch, "").split(" ")[0]
+                if script in LOOK_ALIKE_SCRIPTS:
+                    letters.setdefault(script, ch)
+        if len(letters) > 1:
+            odd = min(letters.values(), key=lambda ch: sum(c == ch for c in word))
+            raise ValueError(f"{what} {name!r} mixes {' and '.join(sorted(letters))} letters in one word ({odd!r} is "
+                             f"{unicodedata.name(odd)}), so it prints like another name; type it in one script")
+    return clean
 
 
 def class_key(name: str) -> str:
@@ -53,7 +73,8 @@ def check_classes(classes: list[str], what: str = "class name") -> list[str]:
 
 def read_classes_file(path: str | Path) -> tuple[list[str], list[str] | None]:
     """Class names (and descriptions) from a text file: one class per line, either every line
-    `name: description` or every line a bare name; blank lines and `#` comments are ignored."""
+    `name: description` or every line a bare name; blank lines and `#` comments are ignored, a whole
+    line or the rest of a line from a `#` after a space ("sneaker  # running shoes"; "C#" keeps its `#`)."""
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"classes file {path} is a directory; give a text file with one class per line")
@@ -63,7 +84,7 @@ def read_classes_file(path: str | Path) -> tuple[list[str], list[str] | None]:
         text = path.read_text(encoding="utf-8-sig")  # a leading byte-order mark is not part of the first name
     except UnicodeDecodeError as err:
         raise ValueError(f"classes file {path} is not UTF-8 text (byte {err.start}); save it as UTF-8") from None
-    lines = [ln.strip() for ln in text.splitlines()]
+    lines = [INLINE_COMMENT.split(ln, 1)[0].strip() for ln in text.splitlines()]
     lines = [ln for ln in lines if ln and not ln.startswith("#")]
     pairs = [ln.split(":", 1) for ln in lines]
     with_desc = [len(p) == 2 for p in pairs]

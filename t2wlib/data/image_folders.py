@@ -29,6 +29,14 @@ def readable_name(name: str) -> str:
     return clean_name(name, "class folder")
 
 
+def check_utf8(path: Path, what: str) -> None:
+    """A file or folder name that is not UTF-8 (Python holds its bytes as surrogates) is refused, naming
+    it by its bytes: such a name cannot be printed, written into a table or hashed as text."""
+    if any("\udc80" <= ch <= "\udcff" for ch in path.name):
+        raise DatasetNotFoundError(f"{what}: the name {os.fsencode(path.name)!r} of {os.fsencode(path.parent)!r} is not "
+                                   "UTF-8 text; rename it")
+
+
 def visible_dirs(folder: Path) -> list[str]:
     """The names of `folder`'s subfolders (a link to a folder counts), hidden ones (".name", e.g.
     .ipynb_checkpoints) left out, sorted."""
@@ -64,7 +72,14 @@ def folder_samples(folder: Path, what: str, class_to_idx: dict[str, int] | None 
         classes = sorted(class_to_idx, key=class_to_idx.get)
     keys: dict[str, str] = {}
     for c in classes:
-        key = class_key(c)
+        check_utf8(folder / c, what)
+        try:
+            key = class_key(c)
+        except ValueError as err:  # a control character, look-alike letters: named with the folder
+            raise DatasetNotFoundError(f"{what}: class folder {folder / c}: {err}") from None
+        if not key:
+            raise DatasetNotFoundError(f"{what}: class folder {folder / c} has no name once cleaned ('_' is a space, "
+                                       "invisible characters are dropped); rename it")
         if key in keys:
             raise DatasetNotFoundError(f"{what}: class folders {keys[key]!r} and {c!r} name one class "
                                        f"({readable_name(c)!r}); merge or rename them")
@@ -76,6 +91,7 @@ def folder_samples(folder: Path, what: str, class_to_idx: dict[str, int] | None 
         if not files:
             raise DatasetNotFoundError(f"{what}: no images in {folder / c} (image files end in {', '.join(IMG_EXTENSIONS)})")
         for f in files:
+            check_utf8(Path(f), what)
             real = os.path.realpath(f)
             if real in seen:
                 raise DatasetNotFoundError(f"{what}: {f} and {seen[real]} are the same file ({real}); an image may "

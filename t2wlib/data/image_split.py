@@ -1,6 +1,7 @@
 """One split of a dataset as the pipeline reads it: images (an in-memory uint8 array or image
 files) with their labels and class names, and the digest of its content that caches and zoos are
-keyed by; `check_disjoint` refuses a test image whose bytes are a training image's."""
+keyed by; `check_disjoint` refuses a test image whose bytes are a training image's, and one image twice
+in a split."""
 
 from __future__ import annotations
 
@@ -93,11 +94,20 @@ def file_digest(path: str | os.PathLike) -> str:
 
 
 def check_disjoint(train: ImageSplit, test: ImageSplit) -> None:
-    """DatasetNotFoundError naming the first test image whose bytes are a training image's."""
+    """DatasetNotFoundError naming the first two images with the same bytes: a test image that is a
+    training image (the test would score memory), or one image twice in a split (a hard link, or a copy
+    under another name: it would count twice)."""
     if train.paths is None or test.paths is None:
         return
-    seen = {file_digest(p): p for p in train.paths}
-    for p in test.paths:
-        if file_digest(p) in seen:
-            raise DatasetNotFoundError(f"{train.dataset}: test image {p} has the same bytes as training image "
-                                       f"{seen[file_digest(p)]}; remove one, or the test scores memory")
+    seen: dict[str, tuple[str, str]] = {}
+    for images in (train, test):
+        for p in images.paths:
+            digest = file_digest(p)
+            if digest in seen:
+                first, split = seen[digest]
+                if split == images.split:
+                    raise DatasetNotFoundError(f"{images.dataset}: {split} images {first} and {p} have the same bytes "
+                                               "(a copy or a hard link); keep one, or it counts twice")
+                raise DatasetNotFoundError(f"{train.dataset}: test image {p} has the same bytes as training image "
+                                           f"{first}; remove one, or the test scores memory")
+            seen[digest] = (p, images.split)

@@ -20,6 +20,29 @@ def prompts(class_names: list[str], template: str = TEMPLATE) -> list[str]:
     return [template.format(name) for name in class_names]
 
 
+# Two classes whose text embeddings are at least this similar (cosine) cannot be told apart by a head
+# that scores images against them: e.g. names the text encoder reads as unknown tokens (emoji in
+# MiniLM's vocabulary). The closest distinct names in the embedded datasets stay below 0.97.
+INDISTINCT_COSINE = 0.99
+
+
+class IndistinctClassesError(ValueError):
+    """Two class names whose text embeddings are (nearly) the same."""
+
+
+def check_distinct(class_names: list[str], class_emb: torch.Tensor) -> None:
+    """IndistinctClassesError naming the most similar pair of classes when their embeddings (K, D) have
+    cosine >= INDISTINCT_COSINE: every image would get the same score for both."""
+    e = torch.nn.functional.normalize(class_emb.double(), dim=-1)
+    sim = (e @ e.T).fill_diagonal_(-1)
+    i, j = divmod(int(sim.argmax()), len(class_names))
+    if float(sim[i, j]) >= INDISTINCT_COSINE:
+        raise IndistinctClassesError(
+            f"classes {class_names[i]!r} and {class_names[j]!r} have the same text embedding to the text encoder "
+            f"(cosine {float(sim[i, j]):.3f} >= {INDISTINCT_COSINE}), so no head can tell them apart; name them in "
+            "words it knows (e.g. 'sneaker' for an emoji)")
+
+
 def fuse_features(e: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Alg. 1, step 3: e (..., k, D) class embeddings -> v_c (..., D).
 

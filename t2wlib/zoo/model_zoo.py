@@ -53,7 +53,7 @@ from ..core.locks import FolderLock
 from ..core.sealed import load_checked, save_checked, tensor_digest
 from ..core.tensor_cache import CacheCorruptionWarning, TensorCache
 from ..data.subtasks import TaskSet, sample_tasks
-from ..data.task_condition import fuse_features
+from ..data.task_condition import check_distinct, fuse_features
 from ..heads.adapter import CLIPAdapter, HeadSpec, task_accuracy, unflatten
 from ..heads.training import HeadTrainConfig, train_heads
 
@@ -143,6 +143,8 @@ def check_zoo_inputs(train: FeatureSet, test: FeatureSet, text_emb: dict[str, to
         dims.add(emb.shape[1])
     if len(dims) > 1:
         raise ValueError(f"text embedding variants differ in width: {sorted(dims)}")
+    if "prompt" in text_emb:  # the embeddings the heads score images against
+        check_distinct(train.class_names, text_emb["prompt"])
     for split, fs in (("train", train), ("test", test)):
         if not torch.isfinite(fs.X).all():
             raise ValueError(f"{split} features hold NaN or inf values")
