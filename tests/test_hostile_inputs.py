@@ -184,6 +184,9 @@ BAD_OVERRIDES = [
     ("text_dropout=1", "text_dropout = 1.0 is out of range"),
     ("dit=huge", "dit = 'huge' is out of range; allowed: one of cpu-small, cpu-base, tiny, paper, mlp-film"),
     ("enhancement_t=5000", r"enhancement_t = \(5000,\) is out of range; allowed: diffusion steps from 1 to"),
+    ("seeds=()", r"seeds = \(\) is out of range; allowed: 1 or more seeds"),
+    ("convergence_steps=(1,x)", r"convergence_steps is tuple\[int, ...\] \(write a tuple as 2,5 or \[2,5\]\); 'x' is not one"),
+    ("device=cuda", "device = 'cuda': this machine has no CUDA device; allowed here: auto or cpu"),
 ]
 
 

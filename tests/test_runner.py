@@ -79,6 +79,7 @@ def test_cli(capsys):
      {"zoo_k": (3, 5), "sym_batch": None, "lambda_sym": 0.0, "gen_augment": True}),
     ({"zoo_k": [3, 5], "prediction": "eps", "text_path": False},  # papermill's JSON values
      {"zoo_k": (3, 5), "prediction": "eps", "text_path": False}),
+    (["zoo_k=(2, 5)", "gen_steps=null", "seeds=(42, 34)"], {"zoo_k": (2, 5), "gen_steps": None, "seeds": (42, 34)}),
 ])
 def test_overrides_are_typed_against_the_profile(given, expected):
     from t2wlib.pipeline.profiles import get_profile, typed_overrides
@@ -93,8 +94,11 @@ def test_overrides_are_typed_against_the_profile(given, expected):
     (["zoo_taks=3"], r"unknown profile field\(s\) \['zoo_taks'\]; fields: .*zoo_tasks"),
     (["name=cpu"], r"unknown profile field\(s\) \['name'\]"),
     (["zoo_tasks"], "--set 'zoo_tasks' is not key=value"),
-    (["gen_augment=1"], "gen_augment is bool; 1 is not one"),
+    (["gen_augment=1"], "gen_augment is bool; '1' is not one"),
     (["ddim_steps=None"], "ddim_steps is int; 'None' is not one"),
+    # the field's own type, whatever item of a tuple failed
+    (["seeds=(1,x)"], r"seeds is tuple\[int, ...\] \(write a tuple as 2,5 or \[2,5\]\); 'x' is not one"),
+    (["convergence_steps=(a)"], r"convergence_steps is tuple\[int, ...\] .*; 'a' is not one"),
 ])
 def test_bad_overrides_are_refused_naming_field_and_value(given, message):
     from t2wlib.pipeline.profiles import typed_overrides

@@ -392,29 +392,40 @@ def get_profile(name: str, **overrides) -> Profile:
     return profile
 
 
-def _coerce(field: str, value, annotation: str):
-    """`value` (a JSON value or a command-line string) as the type `annotation` names, or ValueError."""
+def _coerce(field: str, value, annotation: str, whole: str | None = None):
+    """`value` (a JSON value or a command-line string) as the type `annotation` names, or ValueError
+    naming the field's whole type (`whole`: a tuple's, when `value` is one of its items) and how to write it."""
+    whole, given = whole or annotation, value
+
     def fail():
-        raise ValueError(f"profile field {field} is {annotation}; {value!r} is not one")
+        how = " (write a tuple as 2,5 or [2,5])" if whole.startswith("tuple") else ""
+        raise ValueError(f"profile field {field} is {whole}{how}; {given!r} is not one")
 
     optional = annotation.endswith("| None")
     base = annotation.removesuffix("| None").strip()
-    if value is None or (isinstance(value, str) and value.lower() == "none"):
+    if isinstance(value, str) and value.strip().lower() in ("none", "null"):
+        value = None
+    if value is None:
         return None if optional else fail()
     if isinstance(value, str) and base != "str":
+        text = value.strip()
+        if base.startswith("tuple") and text[:1] + text[-1:] in ("()", "[]"):
+            text = text[1:-1]  # Python's (2, 5) and JSON's [2, 5], as 2, 5
         try:
-            value = json.loads(value)
+            value = json.loads(f"[{text}]" if base.startswith("tuple") else text)
         except json.JSONDecodeError:
             if not base.startswith("tuple"):
                 fail()
-            value = [v.strip() for v in value.split(",") if v.strip()]  # tuples also as "a,b,c"
+            value = [v.strip() for v in text.split(",") if v.strip()]  # tuples also as "a,b,c"
+        if value is None:
+            return None if optional else fail()
     if base.startswith("tuple"):
         items = [t.strip() for t in base[len("tuple["):-1].split(",")]
         if not isinstance(value, (list, tuple)):
             value = [value]
         if items[-1] != "..." and len(value) != len(items):  # a fixed-length tuple: zoo_k is (k_min, k_max)
             raise ValueError(f"profile field {field} is {annotation}: {len(items)} values; {value!r} has {len(value)}")
-        return tuple(_coerce(field, v, items[0]) for v in value)
+        return tuple(_coerce(field, v, items[0], whole) for v in value)
     if base == "bool":
         return value if isinstance(value, bool) else fail()
     if base == "int":

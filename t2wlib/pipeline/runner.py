@@ -28,6 +28,7 @@ from papermill.exceptions import PapermillExecutionError
 
 from ..core.files import WriteError, atomic_write_text, remove_dead_temps
 from ..core.locks import FolderLock
+from ..core.runtime import resolve_device
 from ..data.datasets import SPLITS, check_available, load_split
 from ..data.user_folders import register_user_dataset
 from .config import check_fits
@@ -130,6 +131,11 @@ def run_pipeline(profile: str, *, notebooks_dir: Path = REPO / "notebooks", run_
     skipped, those running finish."""
     overrides = typed_overrides(overrides)
     resolved = get_profile(profile, **overrides)  # fail on an unknown profile or field before starting any kernel
+    try:
+        resolve_device(resolved.device)
+    except RuntimeError:
+        raise ValueError(f"profile field device = {resolved.device!r}: this machine has no CUDA device; allowed here: "
+                         "auto or cpu") from None
     user = [register_user_dataset(entry) for entry in resolved.user_data]
     for name in [d for d in resolved.datasets if d in user]:  # a user's folders, checked before any kernel
         check_available([name])
