@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,9 +129,15 @@ class Classifier:
 
 
 def read_image(path: str | Path) -> Image.Image:
-    """An RGB image, fully decoded; a missing, unreadable, truncated or non-image file is a ValueError
-    naming it."""
+    """An RGB image, fully decoded; a URL, or a missing, unreadable, truncated or non-image file is a
+    ValueError naming it."""
+    if URL.match(str(path)):
+        raise ValueError(f"{path} is a URL; t2w reads image files only (nothing is downloaded): save the image and "
+                         "give its path")
     return open_rgb(path)  # its errors are ValueErrors naming the file
+
+
+URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def text_to_classifier(generator: T2WGenerator, encoder: TextEncoder, classes: list[str],

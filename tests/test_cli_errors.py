@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -231,6 +232,52 @@ def test_predict_reports_each_unreadable_image_and_scores_the_rest(world, capsys
     for name, line in zip(bad, errors):
         assert line.startswith("t2w: error: ") and name in line, line
     assert errors[-1] == f"t2w: error: {len(bad)} of {len(paths)} images could not be read (scored the others)"
+
+
+def test_predict_output_keeps_one_row_per_image_whatever_the_path_holds(world, tmp_path, capsys):
+    """A path with a tab or a newline is quoted (csv's excel-tab dialect), so each row reads back as
+    path, label, probability; --json gives one object per image; a URL is one line, not a missing file."""
+    import csv
+    import io
+
+    odd = [tmp_path / "a\tb.png", tmp_path / "line\nbreak.png", tmp_path / 'say "cheese".png']
+    for path in odd:
+        shutil.copy(world / "good0.png", path)
+    clf = str(world / "clf.safetensors")
+    assert cli.main(["predict", "--classifier", clf, *map(str, odd)]) == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out), dialect="excel-tab"))
+    assert [r[0] for r in rows] == list(map(str, odd)) and all(len(r) == 3 for r in rows)
+    assert cli.main(["predict", "--json", "--classifier", clf, *map(str, odd)]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["path"] for r in records] == list(map(str, odd))
+    assert all(abs(sum(r["probabilities"].values()) - 1) < 1e-5 and r["label"] in r["probabilities"] for r in records)
+    url = "https://example.org/cat.png"
+    assert cli.main(["predict", "--classifier", clf, url, str(world / "good0.png")]) == 2
+    out, err = capsys.readouterr()
+    assert f"t2w: error: {url} is a URL; t2w reads image files only" in err and len(out.splitlines()) == 1
+
+
+def test_a_locale_that_cannot_encode_a_name_escapes_it(world, tmp_path):
+    """LANG=C without UTF-8 mode: a class name from a UTF-8 classes file is printed escaped, a path given
+    on the command line is printed as its bytes came; neither ends in a codec error after the file is written."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "LANG": "C", "LC_ALL": "C", "PYTHONUTF8": "0"}
+    env.pop("PYTHONIOENCODING", None)
+    t2w = [sys.executable, "-m", "t2wlib.pipeline.cli"]
+    out = tmp_path / "café.safetensors"
+    made = subprocess.run([*t2w, "generate", "--generator", str(world / "gen"), "--classes-file",
+                           str(_classes_file(tmp_path, "café\nthé\nbag\n")), "--out", str(out)],
+                          capture_output=True, env=env, timeout=300)
+    assert made.returncode == 0, made.stderr.decode(errors="replace")[-2000:]
+    assert b"(caf\\xe9, th\\xe9, bag)" in made.stdout and "caf\xe9.safetensors".encode("latin-1") not in made.stdout
+    assert "café.safetensors".encode() in made.stdout  # the path, byte for byte
+    image = tmp_path / "photo.png"
+    shutil.copy(world / "good0.png", image)
+    pred = subprocess.run([*t2w, "predict", "--classifier", str(out), str(image)], capture_output=True, env=env,
+                          timeout=300)
+    assert pred.returncode == 0 and pred.stdout.split(b"\t")[1] in (b"caf\\xe9", b"th\\xe9", b"bag"), pred
 
 
 def test_classes_file_comments_and_blank_lines_are_ignored(world, tmp_path, capsys):

@@ -8,6 +8,9 @@ value>, <what is allowed>`, and exit status 2; `t2w --debug ...` shows the trace
 from __future__ import annotations
 
 import argparse
+import codecs
+import csv
+import json
 import math
 import sys
 import time
@@ -37,6 +40,20 @@ def user_error_message(err: BaseException) -> str | None:
     if isinstance(err, (ValueError, SafetensorError, DatasetNotFoundError)):
         return str(err)
     return None
+
+
+def _escape_unencodable(err: UnicodeEncodeError) -> tuple[str | bytes, int]:
+    """Output in a locale that cannot encode every character (LANG=C): a command-line argument's bytes
+    that were not text in that locale (Python holds them as surrogates) are written back as they came,
+    any other character as a backslash escape ("café" -> "caf\\xe9")."""
+    chunk = err.object[err.start:err.end]
+    if all("\udc80" <= ch <= "\udcff" for ch in chunk):
+        return bytes(ord(ch) - 0xDC00 for ch in chunk), err.end
+    return codecs.backslashreplace_errors(err)
+
+
+OUTPUT_ERRORS = "t2w-escape"
+codecs.register_error(OUTPUT_ERRORS, _escape_unencodable)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -138,12 +155,17 @@ def _predict(args) -> int:
 
     _threads(args)
     failed = 0
+    # Tab-separated path, label, probability; a field holding a tab, newline or quote is quoted as the
+    # csv module's excel-tab dialect does, so every row reads back as three fields. --json: JSON Lines.
+    rows = csv.writer(sys.stdout, dialect="excel-tab", lineterminator="\n")
     for r in Classifier.load(args.classifier).predict(args.images):
         if "error" in r:
             failed += 1
-            print(f"t2w: error: {r['error']}", file=sys.stderr)
+            print(f"t2w: error: {' '.join(r['error'].split())}", file=sys.stderr)
+        elif args.json:
+            print(json.dumps(r, ensure_ascii=False))
         else:
-            print(f"{r['path']}\t{r['label']}\t{r['probability']:.3f}")
+            rows.writerow([r["path"], r["label"], f"{r['probability']:.3f}"])
     if failed:
         print(f"t2w: error: {failed} of {len(args.images)} images could not be read (scored the others)", file=sys.stderr)
         return 2
@@ -228,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     pred = sub.add_parser("predict", help="apply a generated classifier to image files")
     pred.add_argument("--classifier", required=True)
     pred.add_argument("images", nargs="+")
+    pred.add_argument("--json", action="store_true", help="one JSON object per image (path, label, probability, every "
+                      "class's probability) instead of tab-separated path, label, probability")
     pred.add_argument("--threads", type=int, help="CPU threads (default: the cores torch sees)")
     pred.set_defaults(func=_predict)
     cmp = sub.add_parser("compare", help="compare a run's tables with a reference run's (e.g. figures/cpu), table by "
@@ -241,6 +265,9 @@ def main(argv: list[str] | None = None) -> int:
     info = sub.add_parser("info", help="list profiles and registered datasets, backbones, text encoders")
     info.set_defaults(func=_info)
     args = parser.parse_args(argv)
+    for stream in (sys.stdout, sys.stderr):  # a name the locale cannot encode (LANG=C) is escaped, not a crash
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors=OUTPUT_ERRORS)
     if args.debug:
         return args.func(args)
     warnings.showwarning = _show_warning
