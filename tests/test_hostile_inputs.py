@@ -274,8 +274,9 @@ def test_a_user_error_inside_a_notebook_is_one_line(tmp_path, capsys, monkeypatc
 
 
 @pytest.mark.parametrize("train, test, classes, message", [
-    (12, 1, 6, r"have 1 test image\(s\); every class needs at least 8 train and 2 test images"),
-    (1, 6, 6, r"have 1 train image\(s\)"),
+    (12, 1, 6, r"6 class\(es\) too small: 'black cat' 1 test, 'blue cup' 1 test, .*'yellow lemon' 1 test; every "
+               r"class needs at least 8 train and 2 test images"),
+    (1, 6, 6, r"'black cat' 1 train, .*'yellow lemon' 1 train;"),
     (8, 2, 3, r"its 3 classes give 3 distinct tasks \(2 seen\), but profile smoke trains its generator on batches"),
 ])
 def test_a_dataset_the_profile_cannot_use_is_refused_before_any_kernel(tmp_path, capsys, colour_folder, train, test,
@@ -294,6 +295,21 @@ def test_a_dataset_the_profile_cannot_use_is_refused_before_any_kernel(tmp_path,
 
     assert code == 2 and err.count("\n") == 1 and re.search(message, err), err
     assert not (tmp_path / "run").exists()
+
+
+def test_short_classes_are_named_each_with_its_own_count_after_the_split(tmp_path, capsys, colour_folder):
+    """One folder per class, split 80/20 by t2w: the refusal names every short class with its own counts
+    and says they are after the split."""
+    root = colour_folder(tmp_path / "flat", train=12, test=6, split=False)  # 18 images a class
+    for name, keep in (("red_apple", 9), ("blue_cup", 5)):
+        for f in sorted((root / name).iterdir())[keep:]:
+            f.unlink()
+    code = cli.main(["run", "--profile", "smoke", "--data", f"flat={root}", "--run-dir", str(tmp_path / "run"),
+                     "--artifacts", str(tmp_path / "a"), "--figures", str(tmp_path / "f")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert ("2 class(es) too small (after the 80/20 split of each class folder): 'blue cup' 4 train and 1 test, "
+            "'red apple' 7 train; every class needs") in err
 
 
 def test_artifacts_pointing_at_a_file_is_refused_before_any_kernel(tmp_path, capsys):

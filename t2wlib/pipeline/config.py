@@ -126,16 +126,21 @@ MIN_TRAIN_PER_CLASS = 8
 MIN_TEST_PER_CLASS = 2
 
 
-def check_fits(profile: Profile, dataset: str, splits: dict[str, ImageSplit]) -> None:
+def check_fits(profile: Profile, dataset: str, splits: dict[str, ImageSplit], split_by_us: bool = False) -> None:
     """ValueError, in one line naming the dataset and what would do, when `profile` cannot run on
-    `dataset` (both splits loaded): too few images of a class, or too few seen tasks in its zoo for
-    the generator's batches. Checked before any kernel starts, not found out in a notebook."""
+    `dataset` (both splits loaded): too few images of a class (every short class named with its own
+    count; `split_by_us`: the counts are after t2w's 80/20 split of one folder per class), or too few
+    seen tasks in its zoo for the generator's batches. Checked before any kernel starts."""
+    short: dict[str, list[str]] = {}  # class -> its counts below the minimum, in class order
     for split, least in (("train", MIN_TRAIN_PER_CLASS), ("test", MIN_TEST_PER_CLASS)):
         counts = np.bincount(splits[split].labels, minlength=len(splits[split].class_names))
-        if counts.min() < least:
-            names = [splits[split].class_names[i] for i in np.flatnonzero(counts < least)[:3]]
-            raise ValueError(f"dataset {dataset}: class(es) {names} have {int(counts.min())} {split} image(s); every "
-                             f"class needs at least {MIN_TRAIN_PER_CLASS} train and {MIN_TEST_PER_CLASS} test images")
+        for i in np.flatnonzero(counts < least):
+            short.setdefault(splits[split].class_names[i], []).append(f"{int(counts[i])} {split}")
+    if short:
+        after = " (after the 80/20 split of each class folder)" if split_by_us else ""
+        named = ", ".join(f"{name!r} {' and '.join(counts)}" for name, counts in sorted(short.items()))
+        raise ValueError(f"dataset {dataset}: {len(short)} class(es) too small{after}: {named}; every class needs at "
+                         f"least {MIN_TRAIN_PER_CLASS} train and {MIN_TEST_PER_CLASS} test images")
     resolved = for_dataset(profile, len(splits["train"].class_names))
     cfg = zoo_config(resolved)
     tasks = sample_tasks(len(splits["train"].class_names), cfg.num_tasks, cfg.k_range, cfg.seed, cfg.unseen_fraction)

@@ -30,7 +30,7 @@ from ..core.files import WriteError, atomic_write_text, remove_dead_temps
 from ..core.locks import FolderLock
 from ..core.runtime import resolve_device
 from ..data.datasets import SPLITS, check_available, load_split
-from ..data.user_folders import register_user_dataset
+from ..data.user_folders import parse_user_data, register_user_dataset, user_layout
 from .config import check_fits
 from .profiles import get_profile, typed_overrides
 from .results import write_results
@@ -136,10 +136,11 @@ def run_pipeline(profile: str, *, notebooks_dir: Path = REPO / "notebooks", run_
     except RuntimeError:
         raise ValueError(f"profile field device = {resolved.device!r}: this machine has no CUDA device; allowed here: "
                          "auto or cpu") from None
-    user = [register_user_dataset(entry) for entry in resolved.user_data]
+    user = {register_user_dataset(entry): parse_user_data(entry)[1] for entry in resolved.user_data}
     for name in [d for d in resolved.datasets if d in user]:  # a user's folders, checked before any kernel
         check_available([name])
-        check_fits(resolved, name, {split: load_split(name, split) for split in SPLITS})
+        check_fits(resolved, name, {split: load_split(name, split) for split in SPLITS},
+                   split_by_us=user_layout(user[name]) == "one folder")
     for flag, folder in (("--artifacts", artifacts), ("--figures", figures), ("--run-dir", run_dir)):
         if folder is not None and Path(folder).exists() and not Path(folder).is_dir():
             raise ValueError(f"{flag} {folder} is a file; give a folder (made if absent)")
