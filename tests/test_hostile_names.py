@@ -90,3 +90,30 @@ def test_the_built_in_datasets_pass_the_distinct_names_rule():
         if name in datasets.DATASETS.names():
             names = load_split(name, "train").class_names
             check_distinct(names, encoder.encode(prompts(names)))
+
+
+def test_data_whose_features_separate_nothing_stops_in_one_line_with_the_probe_accuracy():
+    """Random features (noise images, one colour everywhere) give a probe near the majority class: one
+    line naming the dataset and the measured accuracy, before any zoo (01_zoo checks right after the probe)."""
+    import nbformat
+
+    from t2wlib.data.features import FeatureSet
+    from t2wlib.experiments import regime
+    from t2wlib.pipeline.runner import REPO, USER_ERRORS
+
+    g = torch.Generator().manual_seed(0)
+    names = [f"class {i}" for i in range(5)]
+
+    def noise(n):
+        y = torch.arange(5).repeat_interleave(n)
+        return FeatureSet("user-noise", "train", names, torch.randn(len(y), 32, generator=g), y, torch.arange(len(y)))
+
+    probe = regime.linear_probe(noise(20), noise(10))
+    with pytest.raises(regime.InseparableDataError, match=r"^dataset user-noise: a linear probe on its backbone features "
+                       r"scores \d+\.\d % on its test images \(majority class 20\.0 %"):
+        regime.check_separable(probe)
+    assert "InseparableDataError" in USER_ERRORS  # the runner reports it as one line, not a failed cell
+    code = [c.source for c in nbformat.read(REPO / "notebooks" / "01_zoo.ipynb", as_version=4).cells
+            if c.cell_type == "code"]
+    check = next(i for i, c in enumerate(code) if "regime.check_separable" in c)
+    assert check < next(i for i, c in enumerate(code) if "build_zoo" in c or "zoos[" in c)

@@ -47,6 +47,26 @@ def linear_probe(train: FeatureSet, test: FeatureSet, seed: int = 0, C: float = 
     }
 
 
+# A probe that beats the majority class by less than this cannot tell the classes apart: noise, one
+# colour everywhere, or a broken backbone load. No head can be learned from such features.
+SEPARABLE_MARGIN = 0.3
+
+
+class InseparableDataError(ValueError):
+    """A dataset whose backbone features do not separate its classes (linear_probe)."""
+
+
+def check_separable(probe: dict) -> None:
+    """InseparableDataError in one line when a `linear_probe` record scores less than SEPARABLE_MARGIN
+    above its majority-class baseline: the run stops before any zoo is trained on such data."""
+    if probe["test_accuracy"] < probe["majority_baseline"] + SEPARABLE_MARGIN:
+        raise InseparableDataError(
+            f"dataset {probe['dataset']}: a linear probe on its backbone features scores "
+            f"{100 * probe['test_accuracy']:.1f} % on its test images (majority class {100 * probe['majority_baseline']:.1f} "
+            f"%, needed: {100 * SEPARABLE_MARGIN:.0f} points more), so its classes cannot be told apart and no head "
+            "can be learned; check that the images show their classes")
+
+
 def zoo_summary(zoo: Zoo) -> pd.DataFrame:
     """One row per task split of a zoo: mean/std test accuracy of the trained heads and of the
     Universal Model on the same tasks, chance level, and the zoo's training compute."""

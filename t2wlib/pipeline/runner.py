@@ -44,7 +44,7 @@ FIRST = ("01", "02")
 # Errors a user's input causes inside a notebook (data, files, settings): the runner reports them in
 # one line, like the command line's own checks, instead of as a failed cell.
 USER_ERRORS = ("DatasetNotFoundError", "ImageReadError", "CorruptArtifactError", "WriteError", "FolderBusyError",
-               "IndistinctClassesError")
+               "IndistinctClassesError", "InseparableDataError")
 
 
 NOTEBOOK_TEMP = ".tmp.ipynb"  # the suffix of an executed copy being written (papermill wants .ipynb)
