@@ -280,6 +280,12 @@ def test_set_overrides_reach_the_notebooks_and_their_provenance(smoke_run, tmp_p
     status = dict(line.split()[:2][::-1] for line in capsys.readouterr().out.splitlines() if not line.startswith("["))
     assert status["linear_probe.csv"] == status["class_texts.csv"] == status["linear_probe.json"] == "identical"
     assert status["zoo_summary.csv"] == "beyond" and status["table1.csv"] == "missing"
+    # a partial run whose generator was trained with other settings is refused before any kernel starts
+    assert cli.main(["run", "--profile", "smoke", "--only", "05", "--set", "gen_steps=1200", "--artifacts",
+                     str(RUN / "artifacts"), "--figures", str(tmp_path / "f5")]) == 2
+    err = capsys.readouterr().err
+    assert "--only 05 needs the generator of emoji-tiny that 02_train trains with these settings" in err
+    assert "train it first: t2w run --profile smoke --only 01 02 05 --set gen_steps=1200" in err
 
 
 @pytest.mark.pipeline

@@ -114,15 +114,19 @@ def _check_out(path: str) -> Path:
 def _pipeline_generator(args) -> Path:
     """The generator folder `t2w run` trained for --dataset (02_train's: template prompts, the
     profile's first seed), found from the profile, its --set/--data overrides and the zoo it came from."""
+    from .runner import rerun_command, zoo_ready
     from .session import Session
 
     session = Session(args.profile, args.artifacts, "", args.data_root, _overrides(args))
     if args.dataset not in session.profile.datasets:
         raise UsageError(f"--dataset {args.dataset!r} is not in profile {session.profile.name}; allowed: "
                          f"{', '.join(session.profile.datasets)}")
+    build = rerun_command(session.profile.name, Path(args.artifacts), _overrides(args), ["01", "02"])
+    if not zoo_ready(session, args.dataset):
+        raise UsageError(f"no zoo of {args.dataset} in {args.artifacts} for these settings: run `{build}` first")
     directory = session.generator_dir(session.dataset(args.dataset).zoo, args.variant)
     if not directory.exists():
-        raise UsageError(f"no generator at {directory}: run `t2w run --profile {session.profile.name}` first (02_train)")
+        raise UsageError(f"no generator at {directory}: run `{build}` first (02_train)")
     return directory
 
 

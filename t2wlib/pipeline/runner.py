@@ -26,7 +26,7 @@ from pathlib import Path
 import papermill
 from papermill.exceptions import PapermillExecutionError
 
-from ..core.files import WriteError, atomic_write_text, remove_dead_temps
+from ..core.files import WriteError, atomic_write_text, key_digest, remove_dead_temps
 from ..core.locks import FolderLock
 from ..core.runtime import resolve_device
 from ..data.datasets import SPLITS, check_available, load_split
@@ -70,6 +70,47 @@ def pipeline_notebooks(directory: Path = REPO / "notebooks", only: list[str] | N
     if not found:
         raise ValueError(f"no NN_*.ipynb notebooks in {directory}")
     return found
+
+
+def rerun_command(profile: str, artifacts: Path, overrides: dict, notebooks: list[str]) -> str:
+    """The `t2w run` command line that runs `notebooks` with these settings (its --data, --set, --artifacts)."""
+    parts = ["t2w run --profile", profile, "--only", *notebooks]
+    for key, value in overrides.items():
+        if key == "user_data":
+            parts += [f"--data {entry}" for entry in value]
+        else:
+            parts.append(f"--set {key}={json.dumps(list(value) if isinstance(value, tuple) else value)}")
+    if artifacts.resolve() != (REPO / "artifacts").resolve():
+        parts.append(f"--artifacts {artifacts}")
+    return " ".join(parts)
+
+
+def zoo_ready(session, dataset: str) -> bool:
+    """Whether 01_zoo finished the zoo of `dataset` with the session's settings. Any zoo of the dataset
+    is looked for first: finding the exact folder hashes the dataset, which may not be there yet."""
+    folders = (session.artifacts / "zoo" / session.profile.name).glob(f"{dataset}-*")
+    return any((z / "manifest.json").exists() for z in folders) and (session.zoo_dir(dataset) / "manifest.json").exists()
+
+
+def check_prerequisites(profile: str, artifacts: Path, data_root: str, overrides: dict, numbers: list[str]) -> None:
+    """A partial run (--only) reads what 01 (the zoos) and 02 (the generators) wrote with the same
+    settings: each is checked before any kernel starts, and a missing one is a ValueError giving the
+    command that builds it."""
+    from .session import Session
+
+    needs = [nb for nb, first in (("01", "02"), ("02", "03")) if nb not in numbers and max(numbers) >= first]
+    if not needs:
+        return
+    build = rerun_command(profile, artifacts, overrides, sorted({*needs, *numbers}))
+    session = Session(profile, artifacts, "", data_root, overrides)
+    for d in session.each_dataset():
+        ready = zoo_ready(session, d.name)
+        if "01" in needs and not ready:
+            raise ValueError(f"--only {' '.join(numbers)} needs the zoo of {d.name} that 01_zoo builds with these "
+                             f"settings, and {artifacts} has none; build it first: {build}")
+        if "02" in needs and not (ready and (session.generator_dir(d.zoo) / "ema.safetensors").exists()):
+            raise ValueError(f"--only {' '.join(numbers)} needs the generator of {d.name} that 02_train trains with "
+                             f"these settings, and {artifacts} has none; train it first: {build}")
 
 
 def _merged_timings(path: Path, profile: str, overrides: dict, timings: dict[str, float],
@@ -148,11 +189,18 @@ def run_pipeline(profile: str, *, notebooks_dir: Path = REPO / "notebooks", run_
         raise ValueError(f"--threads {threads}: give a positive number of CPU threads")
     if parallel < 1:
         raise ValueError(f"--parallel {parallel}: give a positive number of notebooks to run at a time")
+    if figures is None and overrides:
+        # Changed settings never overwrite the profile's reference run (figures/<profile>): their own folder.
+        figures = REPO / "figures" / f"{profile}-{key_digest(json.loads(json.dumps(overrides)))[:8]}"
+        print(f"[t2w] settings differ from profile {profile}'s: outputs go to {figures} (--figures to choose)",
+              flush=True)
     figures = Path(figures or REPO / "figures" / profile).resolve()
     run_dir = Path(run_dir or figures / "notebooks").resolve()
     params = {"PROFILE": profile, "ARTIFACTS": str(Path(artifacts).resolve()), "FIGURES": str(figures),
               "DATA_ROOT": data_root, "OVERRIDES": json.loads(json.dumps(overrides))}
     notebooks = pipeline_notebooks(notebooks_dir, only)  # a bad --only fails before any folder is made
+    if only and notebooks_dir == REPO / "notebooks":
+        check_prerequisites(profile, Path(artifacts), data_root, overrides, [nb.name[:2] for nb in notebooks])
     # One run per artifacts folder at a time: a second waits, then finds the first one's work done
     # (each zoo build also locks its own folder, for notebooks run by hand).
     with FolderLock(Path(artifacts), "t2w run", wait=True):
