@@ -221,3 +221,21 @@ def test_two_runs_on_one_artifacts_folder_run_one_after_the_other(tmp_path):
     assert sum("in use by another t2w run; waiting for it to finish" in e for e in errors) == 1, errors
     (a0, a1), (b0, b1) = sorted(json.loads((tmp_path / f"run{i}" / "span.json").read_text()) for i in range(2))
     assert a1 <= b0
+
+
+def test_a_notebook_run_prints_no_kernel_or_progress_bar_warnings(tmp_path):
+    """The terminal shows the notebook's progress, not Jupyter's "Kernel is running over TCP without
+    encryption" nor tqdm's "IProgress not found" (the library's progress bars are text bars)."""
+    import subprocess
+    import sys
+
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    _notebook(nbs / "01_a.ipynb", "from t2wlib.zoo.model_zoo import tqdm\nfor _ in tqdm(range(3)):\n    pass")
+    code = ("import sys; from pathlib import Path; from t2wlib.pipeline.runner import _execute; "
+            "_execute(Path(sys.argv[1]), Path(sys.argv[2]), {'PROFILE': 'smoke'}, True, None)")
+    run = subprocess.run([sys.executable, "-c", code, str(nbs / "01_a.ipynb"), str(tmp_path / "out.ipynb")],
+                         capture_output=True, text=True, timeout=300)
+    printed = run.stdout + run.stderr
+    assert run.returncode == 0 and "3/3" in printed, printed  # the notebook's output reaches the terminal
+    assert "without encryption" not in printed and "IProgress" not in printed, printed

@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass, replace
 
 import torch
-from tqdm.auto import tqdm
+from tqdm.std import tqdm  # text bars: tqdm.auto wants ipywidgets in a kernel, and warns without them
 
 from ..core.tensor_cache import TensorCache
 from ..encoders.backbones import Backbone

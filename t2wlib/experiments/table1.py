@@ -13,7 +13,7 @@ import time
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
+from tqdm.std import tqdm  # text bars: tqdm.auto wants ipywidgets in a kernel, and warns without them
 
 from ..data.features import FeatureSet
 from ..generator.from_zoo import train_generator

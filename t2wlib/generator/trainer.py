@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
+from tqdm.std import tqdm  # text bars: tqdm.auto wants ipywidgets in a kernel, and warns without them
 
 from ..core.distributed import average_gradients, broadcast_from_rank0, rank_world
 from ..core.files import CorruptArtifactError, remove_stale_temps

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as Fn
-from tqdm.auto import tqdm
+from tqdm.std import tqdm  # text bars: tqdm.auto wants ipywidgets in a kernel, and warns without them
 
 from .adapter import CLIPAdapter, HeadSpec, params_logits, unflatten
 

@@ -47,6 +47,10 @@ USER_ERRORS = ("DatasetNotFoundError", "ImageReadError", "CorruptArtifactError",
                "IndistinctClassesError", "InseparableDataError")
 
 
+# The kernel's own log at errors only: its start-up warning that a local kernel talks over TCP without
+# encryption (to papermill, on this machine) is noise on the terminal of every notebook.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+
 NOTEBOOK_TEMP = ".tmp.ipynb"  # the suffix of an executed copy being written (papermill wants .ipynb)
 
 
@@ -137,7 +141,8 @@ def _execute(nb: Path, out: Path, parameters: dict, log_output: bool, threads: i
     tmp = out.with_name(f".{out.name}.{os.getpid()}{NOTEBOOK_TEMP}")
     try:
         papermill.execute_notebook(str(nb), str(tmp), parameters=parameters, cwd=str(nb.parent), progress_bar=False,
-                                   log_output=log_output, kernel_name="python3", language="python")
+                                   log_output=log_output, kernel_name="python3", language="python",
+                                   extra_arguments=KERNEL_ARGUMENTS)
     except PapermillExecutionError as err:  # re-raised as a plain error: it crosses a process boundary
         os.replace(tmp, out)
         if err.ename in USER_ERRORS:

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
-from tqdm.auto import tqdm
+from tqdm.std import tqdm  # text bars: tqdm.auto wants ipywidgets in a kernel, and warns without them
 
 from ..core.distributed import barrier, rank_world
 from ..core.files import (
