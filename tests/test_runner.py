@@ -239,3 +239,18 @@ def test_a_notebook_run_prints_no_kernel_or_progress_bar_warnings(tmp_path):
     printed = run.stdout + run.stderr
     assert run.returncode == 0 and "3/3" in printed, printed  # the notebook's output reaches the terminal
     assert "without encryption" not in printed and "IProgress" not in printed, printed
+
+
+def test_quiet_runs_still_print_a_cache_entry_found_corrupt(tmp_path, capsys):
+    """--quiet hides the notebooks' output, but not that a cache entry failed its check and was recomputed."""
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    _notebook(nbs / "01_a.ipynb", "import warnings\nfrom t2wlib.core.tensor_cache import CacheCorruptionWarning\n"
+                                  "warnings.warn('recomputing: /x/features.safetensors fails its checksum', "
+                                  "CacheCorruptionWarning)")
+    from t2wlib.pipeline.runner import _execute
+
+    _execute(nbs / "01_a.ipynb", tmp_path / "out.ipynb", {"PROFILE": "smoke"}, False, None)
+    err = capsys.readouterr().err
+    assert ("t2w: warning: CacheCorruptionWarning: recomputing: /x/features.safetensors fails its checksum "
+            "(01_a.ipynb)") in err, err

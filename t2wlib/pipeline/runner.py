@@ -19,10 +19,12 @@ import json
 import multiprocessing
 import os
 import re
+import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
+import nbformat
 import papermill
 from papermill.exceptions import PapermillExecutionError
 
@@ -155,7 +157,27 @@ def _execute(nb: Path, out: Path, parameters: dict, log_output: bool, threads: i
         tmp.unlink(missing_ok=True)
         raise WriteError(err.errno, f"cannot write the executed notebook {out}: {err.strerror or err}") from None
     os.replace(tmp, out)
+    if not log_output:  # --quiet: the warnings a user must read still reach the terminal
+        for line in notebook_warnings(out):
+            print(f"t2w: warning: {line} ({nb.name})", file=sys.stderr, flush=True)
     return round(time.perf_counter() - start, 1)
+
+
+# Warnings raised inside a notebook that a user must see even with --quiet: data or files found bad
+# and recomputed.
+SURFACED_WARNINGS = ("CacheCorruptionWarning",)
+
+
+def notebook_warnings(executed: Path) -> list[str]:
+    """The lines of an executed notebook's stderr that carry one of SURFACED_WARNINGS, with the
+    warning's message only (from the category's name on)."""
+    found = []
+    for cell in nbformat.read(executed, as_version=4).cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                for line in output.get("text", "").splitlines():
+                    found += [line[line.index(w):] for w in SURFACED_WARNINGS if w in line]
+    return found
 
 
 def cpu_count() -> int:
