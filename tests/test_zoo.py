@@ -161,6 +161,10 @@ def test_export_loads_without_t2wlib(reference, tmp_path):
     assert tasks[3]["class_names"] == [zoo_job.CLASSES[c] for c in tasks[3]["classes"]]
     readme = (out / "README.md").read_text()
     assert f"P = {reference.spec.num_params}" in readme and "W1 (r x F)" in readme
+    # exported again (01_zoo re-run): nothing rewritten, so a read-only artifacts folder can be used again
+    before = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.iterdir()}
+    export_pairs(reference, out)
+    assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.iterdir()} == before
 
 
 def test_zoos_of_the_same_data_share_stage1_and_the_universal_model_through_the_cache(reference, tmp_path,

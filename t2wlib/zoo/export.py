@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from ..core.files import atomic_write_text
-from ..core.sealed import save_checked
+from ..core.sealed import load_checked, save_checked
 from ..data.subtasks import SPLITS
 from .model_zoo import Zoo
 
@@ -57,8 +57,14 @@ theta, v_c = pairs["theta"], pairs["v_c_prompt"]   # (T, P), (T, D)
 
 
 def export_pairs(zoo: Zoo, out_dir: str | Path) -> Path:
-    """Write the zoo's text-weight pairs to `out_dir` (see module docstring); returns the folder."""
+    """Write the zoo's text-weight pairs to `out_dir` (see module docstring); returns the folder. A
+    finished export of the same zoo (README.md is written last; the pairs verify and hold its heads) is
+    left as it is, so that re-running 01_zoo on a read-only artifacts folder writes nothing."""
     out = Path(out_dir)
+    if (out / "README.md").exists() and (out / "tasks.jsonl").exists() and (out / "pairs.safetensors").exists():
+        tensors, _ = load_checked(out / "pairs.safetensors")
+        if torch.equal(tensors["theta"], zoo.theta.float()):
+            return out
     out.mkdir(parents=True, exist_ok=True)
     tensors = {"theta": zoo.theta.float(), "task_classes": zoo.tasks.padded(),
                "split": torch.tensor([SPLITS.index(s) for s in zoo.tasks.split])}
