@@ -71,20 +71,27 @@ def kill_after_step(stop: int) -> None:
     Trainer.train_step = step_then_kill
 
 
-def killed_child(zoo, out: Path, mode: str, point: int) -> int:
-    """Fork a child that trains into `out` with a kill at `point`; the signal that ended it (0: none)."""
+def forked_signal(work) -> int:
+    """Run `work()` in a forked child (which exits without cleanup); the signal that ended it (0: none)."""
     pid = os.fork()
     if pid == 0:
         try:
-            if mode == "event":
-                count_file_events(kill_at=point)
-            else:
-                kill_after_step(point)
-            train_generator(out, zoo, generator_config(profile(), zoo, "prompt", 5), progress=False)
+            work()
         finally:
             os._exit(0)
     status = os.waitpid(pid, 0)[1]
     return os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
+
+
+def killed_child(zoo, out: Path, mode: str, point: int) -> int:
+    """Fork a child that trains into `out` with a kill at `point`; the signal that ended it (0: none)."""
+    def work():
+        if mode == "event":
+            count_file_events(kill_at=point)
+        else:
+            kill_after_step(point)
+        train_generator(out, zoo, generator_config(profile(), zoo, "prompt", 5), progress=False)
+    return forked_signal(work)
 
 
 if __name__ == "__main__":

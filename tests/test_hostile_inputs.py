@@ -304,7 +304,7 @@ def test_short_classes_are_named_each_with_its_own_count_after_the_split(tmp_pat
     for name, keep in (("red_apple", 9), ("blue_cup", 5)):
         for f in sorted((root / name).iterdir())[keep:]:
             f.unlink()
-    code = cli.main(["run", "--profile", "smoke", "--data", f"flat={root}", "--run-dir", str(tmp_path / "run"),
+    code = cli.main(["run", "--profile", "smoke", "--data", f"shortflat={root}", "--run-dir", str(tmp_path / "run"),
                      "--artifacts", str(tmp_path / "a"), "--figures", str(tmp_path / "f")])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1, err

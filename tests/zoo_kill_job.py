@@ -10,7 +10,6 @@ does for generator training: the same file events, counted from outside the libr
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import zoo_job  # noqa: E402
-from generator_kill_job import count_file_events  # noqa: E402
+from generator_kill_job import count_file_events, forked_signal  # noqa: E402
 
 SMALL = dict(num_tasks=8, shard_size=4)  # two shards: every kind of file the build writes, in a second
 
@@ -29,15 +28,10 @@ def build(directory: Path) -> None:
 
 def killed_child(directory: Path, point: int) -> int:
     """Fork a child that builds `directory` and dies just before file event `point`; the signal that ended it."""
-    pid = os.fork()
-    if pid == 0:
-        try:
-            count_file_events(kill_at=point)
-            build(directory)
-        finally:
-            os._exit(0)
-    status = os.waitpid(pid, 0)[1]
-    return os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
+    def work():
+        count_file_events(kill_at=point)
+        build(directory)
+    return forked_signal(work)
 
 
 if __name__ == "__main__":
