@@ -208,12 +208,12 @@ def test_two_runs_on_one_artifacts_folder_run_one_after_the_other(tmp_path):
 
     nbs = tmp_path / "notebooks"
     nbs.mkdir()
-    _notebook(nbs / "01_a.ipynb", "import time\nfrom t2wlib.pipeline.plotting import FigureWriter\nstart = time.time()\n"
-                                  "time.sleep(2)\nFigureWriter(FIGURES, PROFILE, [0], {'notebook': NOTEBOOK})"
-                                  ".json([start, time.time()], 'span')")
+    _notebook(nbs / "01_a.ipynb", "import json, time\nstart = time.time()\ntime.sleep(2)\n"
+                                  "open(FIGURES + '/span.json', 'w').write(json.dumps([start, time.time()]))")
+    _notebook(nbs / "02_b.ipynb", "raise ValueError('not run: the runs take --only 01')")
     code = ("import sys; from pathlib import Path; from t2wlib.pipeline.runner import run_pipeline; "
             "run_pipeline('smoke', notebooks_dir=Path(sys.argv[1]), run_dir=Path(sys.argv[2]) / 'runs', "
-            "artifacts=Path(sys.argv[3]), figures=Path(sys.argv[2]), log_output=False)")
+            "artifacts=Path(sys.argv[3]), figures=Path(sys.argv[2]), log_output=False, only=['01'])")
     runs = [subprocess.Popen([sys.executable, "-c", code, str(nbs), str(tmp_path / f"run{i}"), str(tmp_path / "a")],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for i in range(2)]
     errors = [run.communicate(timeout=300)[1] for run in runs]
