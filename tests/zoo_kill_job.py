@@ -15,11 +15,16 @@ from pathlib import Path
 
 import torch
 
+from t2wlib.heads.training import HeadTrainConfig
+
 sys.path.insert(0, str(Path(__file__).parent))
 import zoo_job  # noqa: E402
 from generator_kill_job import count_file_events, forked_signal  # noqa: E402
 
-SMALL = dict(num_tasks=8, shard_size=4)  # two shards: every kind of file the build writes, in a second
+# Two shards, one epoch per stage: every kind of file the build writes, in a fraction of a second.
+SMALL = dict(num_tasks=8, shard_size=4, stage1=HeadTrainConfig(epochs=1, lr=1e-2, batch_size=8),
+             stage2=HeadTrainConfig(epochs=1, lr=1e-2, batch_size=8),
+             universal=HeadTrainConfig(epochs=1, lr=1e-2, batch_size=16))
 
 
 def build(directory: Path) -> None:
