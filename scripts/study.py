@@ -1,5 +1,5 @@
 """What the study scripts share: their command line (--profile, --set, --datasets, --artifacts) and a
-`Session` (t2wlib.session), so that they load zoos and features exactly as the notebooks do."""
+`Session` (t2wlib.pipeline.session), so that they load zoos and features exactly as the notebooks do."""
 
 from __future__ import annotations
 
