@@ -25,7 +25,8 @@ from t2wlib.data.datasets import check_available, dataset_identity, load_split
 from t2wlib.data.image_split import DatasetNotFoundError
 from t2wlib.data.user_folders import register_user_dataset
 from t2wlib.pipeline import cli, runner
-from t2wlib.pipeline.profiles import get_profile, typed_overrides
+from t2wlib.pipeline.overrides import typed_overrides
+from t2wlib.pipeline.profiles import get_profile
 
 # --- 1. links inside an own-data folder --------------------------------------------------------
 

@@ -25,7 +25,7 @@ LAYERS = [
     ("zoo",),
     ("generator",),
     ("methods", "classifier"),
-    ("pipeline.profiles", "pipeline.profile_checks", "pipeline.config"),
+    ("pipeline.profiles", "pipeline.profile_checks", "pipeline.overrides", "pipeline.config"),
     ("experiments",),
     ("pipeline",),
 ]

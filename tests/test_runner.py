@@ -82,7 +82,8 @@ def test_cli(capsys):
     (["zoo_k=(2, 5)", "gen_steps=null", "seeds=(42, 34)"], {"zoo_k": (2, 5), "gen_steps": None, "seeds": (42, 34)}),
 ])
 def test_overrides_are_typed_against_the_profile(given, expected):
-    from t2wlib.pipeline.profiles import get_profile, typed_overrides
+    from t2wlib.pipeline.overrides import typed_overrides
+    from t2wlib.pipeline.profiles import get_profile
 
     typed = typed_overrides(given)
     assert typed == expected and all(type(typed[k]) is type(v) for k, v in expected.items())
@@ -101,7 +102,7 @@ def test_overrides_are_typed_against_the_profile(given, expected):
     (["convergence_steps=(a)"], r"convergence_steps is tuple\[int, ...\] .*; 'a' is not one"),
 ])
 def test_bad_overrides_are_refused_naming_field_and_value(given, message):
-    from t2wlib.pipeline.profiles import typed_overrides
+    from t2wlib.pipeline.overrides import typed_overrides
 
     with pytest.raises(ValueError, match=message):
         typed_overrides(given)

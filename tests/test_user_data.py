@@ -22,7 +22,8 @@ from t2wlib.data.user_folders import register_user_dataset
 from t2wlib.encoders.backbones import Backbone
 from t2wlib.pipeline import cli
 from t2wlib.pipeline.config import zoo_path
-from t2wlib.pipeline.profiles import data_overrides, for_dataset, get_profile
+from t2wlib.pipeline.overrides import data_overrides
+from t2wlib.pipeline.profiles import for_dataset, get_profile
 
 
 @pytest.fixture(scope="module")

@@ -79,7 +79,7 @@ def _run(args) -> int:
 
 def _overrides(args) -> dict:
     """--set FIELD=VALUE ... and --data NAME=PATH ... as one dict of typed profile overrides."""
-    from .profiles import data_overrides, typed_overrides
+    from .overrides import data_overrides, typed_overrides
 
     return {**typed_overrides(args.set), **data_overrides(args.data)}
 

@@ -34,7 +34,8 @@ from ..core.runtime import resolve_device
 from ..data.datasets import SPLITS, check_available, load_split
 from ..data.user_folders import parse_user_data, register_user_dataset, user_layout
 from .config import check_fits
-from .profiles import get_profile, typed_overrides
+from .overrides import typed_overrides
+from .profiles import get_profile
 from .results import write_results
 
 REPO = Path(__file__).resolve().parents[2]  # t2wlib/pipeline/runner.py -> the repository

@@ -17,7 +17,8 @@ from pathlib import Path
 from ..core.runtime import resolve_device
 from ..core.tensor_cache import TensorCache
 from .plotting import FigureWriter
-from .profiles import Profile, for_dataset, get_profile, typed_overrides
+from .overrides import typed_overrides
+from .profiles import Profile, for_dataset, get_profile
 
 
 class Session:
