@@ -128,6 +128,9 @@ class Classifier:
         return sorted(results, key=lambda r: order[r["path"]])
 
 
+URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # scheme://, as a URL starts
+
+
 def read_image(path: str | Path) -> Image.Image:
     """An RGB image, fully decoded; a URL, or a missing, unreadable, truncated or non-image file is a
     ValueError naming it."""
@@ -135,9 +138,6 @@ def read_image(path: str | Path) -> Image.Image:
         raise ValueError(f"{path} is a URL; t2w reads image files only (nothing is downloaded): save the image and "
                          "give its path")
     return open_rgb(path)  # its errors are ValueErrors naming the file
-
-
-URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def text_to_classifier(generator: T2WGenerator, encoder: TextEncoder, classes: list[str],

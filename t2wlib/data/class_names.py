@@ -38,14 +38,12 @@ def clean_name(name: str, what: str = "class name") -> str:
     Cyrillic or Greek letters is a ValueError naming the odd letter."""
     clean = " ".join(clean_text(name, what).replace("_", " ").split())
     for word in clean.split():
-        letters = {}
+        letters = {}  # script -> its first letter in the word
         for ch in word:
-            if unicodedata.category(ch).startswith("L"):
-                script = unicodedata.name(ch, "").split(" ")[0]
-                if script in LOOK_ALIKE_SCRIPTS:
-                    letters.setdefault(script, ch)
+            letters.setdefault(unicodedata.name(ch, "").split(" ")[0], ch)
+        letters = {script: ch for script, ch in letters.items() if script in LOOK_ALIKE_SCRIPTS}
         if len(letters) > 1:
-            odd = min(letters.values(), key=lambda ch: sum(c == ch for c in word))
+            odd = min(letters.values(), key=word.count)
             raise ValueError(f"{what} {name!r} mixes {' and '.join(sorted(letters))} letters in one word ({odd!r} is "
                              f"{unicodedata.name(odd)}), so it prints like another name; type it in one script")
     return clean

@@ -40,12 +40,6 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
-def _differs_beyond(got: float, ref: float, rtol: float, atol: float) -> bool:
-    if math.isnan(got) or math.isnan(ref):
-        return math.isnan(got) != math.isnan(ref)
-    return abs(got - ref) > atol + rtol * abs(ref)
-
-
 def _leaves(record, path: str = "") -> dict[str, object]:
     """A JSON record's values by path (`a.b[2].c`), timing keys left out."""
     if isinstance(record, dict):
@@ -82,13 +76,13 @@ def compare_table(got: Path, ref: Path, rtol: float = RTOL, atol: float = ATOL) 
     worst, worst_excess, changed = "", -1.0, 0
     for key, ref_value in b.items():
         value = a[key]
-        if value == ref_value or (_is_number(value) and _is_number(ref_value) and math.isnan(value)
-                                  and math.isnan(ref_value)):
+        numbers = _is_number(value) and _is_number(ref_value)
+        if value == ref_value or (numbers and math.isnan(value) and math.isnan(ref_value)):
             continue
         changed += 1
-        if not (_is_number(value) and _is_number(ref_value)):
+        if not numbers:
             return Comparison(got.name, "beyond", f"{key}: {value!r} vs {ref_value!r}")
-        if _differs_beyond(float(value), float(ref_value), rtol, atol):
+        if not np.isclose(value, ref_value, rtol=rtol, atol=atol):  # |a - b| <= atol + rtol |b|; NaN vs a number fails
             return Comparison(got.name, "beyond", f"{key}: {value:.6g} vs {ref_value:.6g} (tolerance "
                                                   f"{atol:g} + {rtol:g} x |reference|)")
         excess = abs(float(value) - float(ref_value))

@@ -129,6 +129,8 @@ def shard_plan(tasks: TaskSet, shard_size: int) -> list[list[int]]:
 
 def check_zoo_inputs(train: FeatureSet, test: FeatureSet, text_emb: dict[str, torch.Tensor]) -> None:
     """Everything build_zoo needs from its inputs, checked before its first file is written."""
+    if "prompt" not in text_emb:
+        raise ValueError(f"text_emb needs a 'prompt' variant; got {sorted(text_emb)}")
     C = len(train.class_names)
     if test.class_names != train.class_names:
         raise ValueError(f"train and test features have different classes ({C} vs {len(test.class_names)})")
@@ -143,8 +145,7 @@ def check_zoo_inputs(train: FeatureSet, test: FeatureSet, text_emb: dict[str, to
         dims.add(emb.shape[1])
     if len(dims) > 1:
         raise ValueError(f"text embedding variants differ in width: {sorted(dims)}")
-    if "prompt" in text_emb:  # the embeddings the heads score images against
-        check_distinct(train.class_names, text_emb["prompt"])
+    check_distinct(train.class_names, text_emb["prompt"])  # the embeddings the heads score images against
     for split, fs in (("train", train), ("test", test)):
         if not torch.isfinite(fs.X).all():
             raise ValueError(f"{split} features hold NaN or inf values")
@@ -195,8 +196,6 @@ def build_zoo(directory: str | Path, cfg: ZooConfig, train: FeatureSet, test: Fe
     stage 1 and the Universal Model are kept for other zoos of the same data (`_train_from_scratch`);
     a zoo's own files are the same either way, but its recorded seconds count a reused head's loading.
     """
-    if "prompt" not in text_emb:
-        raise ValueError(f"text_emb needs a 'prompt' variant; got {sorted(text_emb)}")
     check_zoo_inputs(train, test, text_emb)
     # Impossible requests (k > classes, more tasks than distinct subsets) fail here, before any file.
     base = sample_tasks(len(train.class_names), cfg.num_tasks, cfg.k_range, cfg.seed, cfg.unseen_fraction,
