@@ -3,7 +3,7 @@ PROFILE ?= cpu
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup run test smoke bench convergence clean-runs
+.PHONY: setup run test demo smoke bench convergence clean-runs
 setup:
 	@bash scripts/setup.sh
 
@@ -14,7 +14,9 @@ run: setup
 # pytest includes the papermill smoke pipeline (tests/test_pipeline.py), which checks every notebook's
 # outputs; its executed copies stay in runs/test-smoke/ (`pytest --nbval-lax runs/test-smoke/*.ipynb`
 # re-runs them cell by cell, which checks nothing the pipeline test did not).
-test: setup
+# setup --test adds Debian's chromium and chromium-driver, which the demo page's browser test drives.
+test:
+	@bash scripts/setup.sh --test
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
@@ -25,6 +27,11 @@ test: setup
 convergence: setup
 	$(BIN)/python scripts/convergence_study.py --profile $(PROFILE) --datasets emoji
 	$(BIN)/python scripts/convergence_study.py --profile $(PROFILE) --datasets fashion-mnist --part levers,eps-plateau
+
+# The demo page on http://127.0.0.1:8501 (t2w demo): with no generator yet, the demo profile's are
+# built first (at most 10 minutes on 2 cores); with `run`'s, those are offered.
+demo: setup
+	$(BIN)/t2w demo
 
 bench: setup
 	$(BIN)/python benchmarks/bench_features.py

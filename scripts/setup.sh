@@ -3,6 +3,8 @@
 #   - Debian data packages when apt is available: Fashion-MNIST, the WordNet 3.0 database and two emoji fonts.
 #   - A virtual environment .venv with torch==2.14.1 / torchvision==0.29.1 (see docs/ARCHITECTURE.md §4: never
 #     the CPU-only torch 2.13 file with a CUDA torchvision) and t2wlib with its extras.
+#   - With --test: also Debian's chromium and chromium-driver, for the demo page's browser test
+#     (tests/test_demo_browser.py).
 # Idempotent: finished steps are skipped, so a second run costs seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,13 +13,24 @@ PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 TORCH_PINS=("torch==2.14.1" "torchvision==0.29.1")
 APT_PACKAGES=(dataset-fashion-mnist wordnet-base fonts-noto-color-emoji fonts-symbola)
+BROWSER_PACKAGES=(chromium chromium-driver)
+WITH_BROWSER=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) WITH_BROWSER=1 ;;
+    *) echo "[setup] unknown option $arg; allowed: --test" >&2; exit 2 ;;
+  esac
+done
 
 log() { printf '[setup] %s\n' "$*"; }
 
-# 1. Debian data packages (optional: without them Fashion-MNIST falls back to a torchvision download).
+# 1. Debian data packages (optional: without them Fashion-MNIST falls back to a torchvision download),
+#    and with --test the browser the demo page's test drives.
 missing=()
+wanted=("${APT_PACKAGES[@]}")
+[ "$WITH_BROWSER" = 1 ] && wanted+=("${BROWSER_PACKAGES[@]}")
 if command -v dpkg-query >/dev/null 2>&1; then
-  for p in "${APT_PACKAGES[@]}"; do
+  for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
 fi
@@ -28,7 +41,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
       || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; } \
-      || log "WARNING: could not install ${missing[*]}; Fashion-MNIST will need a download, T2W-NL falls back to the project's own descriptions and the emoji datasets are unavailable"
+      || log "WARNING: could not install ${missing[*]}; without the data packages Fashion-MNIST will need a download, T2W-NL falls back to the project's own descriptions and the emoji datasets are unavailable; without chromium the demo page's browser test fails"
   fi
 else
   log "Debian data packages present"

@@ -24,7 +24,7 @@ from .data.class_names import check_classes
 from .data.images import IMAGE_SIZES, open_rgb
 from .data.task_condition import descriptions as nl_descriptions
 from .data.task_condition import check_distinct, prompts
-from .encoders.backbones import BACKBONES, FEATURE_DIMS, load_backbone
+from .encoders.backbones import BACKBONES, FEATURE_DIMS, Backbone, load_backbone
 from .encoders.text import TextEncoder
 from .generator.t2w import T2WGenerator
 from .heads.adapter import CLIPAdapter, HeadSpec
@@ -99,10 +99,15 @@ class Classifier:
             raise ValueError(f"classifier file {path} is not usable: {err}") from None
 
     @torch.no_grad()
-    def predict(self, image_paths: list[str | Path], device: str = "cpu", batch_size: int = 32) -> list[dict]:
+    def predict(self, image_paths: list[str | Path], device: str = "cpu", batch_size: int = 32,
+                backbone: Backbone | None = None) -> list[dict]:
         """Class probabilities for each image file, in order: {path, label, probability, probabilities},
-        or {path, error} for a file that is not a readable image (the others are still scored)."""
-        backbone = load_backbone(self.backbone, device=device)
+        or {path, error} for a file that is not a readable image (the others are still scored).
+        `backbone`: the classifier's backbone already loaded (the demo page keeps one), else loaded here."""
+        if backbone is None:
+            backbone = load_backbone(self.backbone, device=device)
+        elif backbone.name != self.backbone:
+            raise ValueError(f"the classifier needs backbone {self.backbone}, not {backbone.name}")
         if backbone.feature_dim != self.spec.feature_dim:
             raise ValueError(f"the classifier's head takes {self.spec.feature_dim} features but backbone {self.backbone} "
                              f"gives {backbone.feature_dim}; generate it with a generator trained on that backbone")

@@ -144,3 +144,23 @@ def fashion_root(tmp_path_factory) -> Path:
         write_idx(root / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
         write_idx(root / f"{prefix}-labels-idx1-ubyte.gz", np.arange(n) % 10)
     return root
+
+
+# The smoke pipeline's run: its executed notebooks, figures and artifacts. The pipeline tests check them;
+# the demo page's tests serve its generators.
+SMOKE_RUN = Path(__file__).resolve().parent.parent / "runs" / "test-smoke"
+
+
+@pytest.fixture(scope="session")
+def smoke_run():
+    """The whole pipeline on the smoke profile, from an empty artifact folder, once per test session;
+    seconds per notebook."""
+    import shutil
+
+    from t2wlib.pipeline.runner import run_pipeline
+
+    shutil.rmtree(SMOKE_RUN, ignore_errors=True)
+    # Two notebooks at a time after 01 and 02, as `make run` does: the pipeline's own notebooks must not step on
+    # each other's files.
+    return run_pipeline("smoke", run_dir=SMOKE_RUN, artifacts=SMOKE_RUN / "artifacts", figures=SMOKE_RUN / "figures",
+                        log_output=False, parallel=2)

@@ -27,7 +27,7 @@ LAYERS = [
     ("methods", "classifier"),
     ("pipeline.profiles", "pipeline.profile_checks", "pipeline.overrides", "pipeline.config"),
     ("experiments",),
-    ("pipeline",),
+    ("pipeline", "demo"),
 ]
 
 
@@ -124,6 +124,15 @@ FORBIDDEN_ON_THE_SHIPPED_PATH = ("zoo", "heads.training", "generator.trainer", "
 def test_the_shipped_path_imports_no_zoo_training_or_experiment_code(shipped):
     bad = {m for m in closure(shipped) if any(m == f or m.startswith(f + ".") for f in FORBIDDEN_ON_THE_SHIPPED_PATH)}
     assert not bad, sorted(bad)
+
+
+def test_the_demo_page_imports_no_zoo_training_or_pipeline_code():
+    """The page (t2wlib/demo/page.py) scores and explains heads (experiments.gradcam) but trains nothing;
+    only its launcher (demo.server) reaches the pipeline, to build generators when there are none."""
+    allowed = {"experiments.gradcam"}
+    bad = {m for m in closure("demo.page") - allowed
+           if any(m == f or m.startswith(f + ".") for f in FORBIDDEN_ON_THE_SHIPPED_PATH)}
+    assert not bad and "demo.uploads" in closure("demo.page"), sorted(bad)
 
 
 def test_the_shipped_path_loads_no_scipy_or_sklearn():

@@ -6,7 +6,6 @@ The executed copies stay in runs/test-smoke/ so that `make test` can run `pytest
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import nbformat
@@ -14,19 +13,9 @@ import pandas as pd
 import pytest
 import torch
 
-from t2wlib.pipeline.runner import REPO, pipeline_notebooks, run_pipeline
+from t2wlib.pipeline.runner import REPO, pipeline_notebooks
 
-RUN = REPO / "runs" / "test-smoke"
-
-
-@pytest.fixture(scope="module")
-def smoke_run():
-    shutil.rmtree(RUN, ignore_errors=True)
-    # Two notebooks at a time after 01 and 02, as `make run` does: the pipeline's own notebooks must not step on
-    # each other's files.
-    timings = run_pipeline("smoke", run_dir=RUN, artifacts=RUN / "artifacts", figures=RUN / "figures", log_output=False,
-                           parallel=2)
-    return timings
+from conftest import SMOKE_RUN as RUN  # tests/ is on sys.path: pytest puts the rootdir conftest's folder there
 
 
 @pytest.mark.pipeline

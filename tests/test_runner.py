@@ -14,7 +14,12 @@ from t2wlib.pipeline.runner import PipelineError, pipeline_notebooks, run_pipeli
 
 
 def test_profiles():
-    assert set(PROFILES) == {"smoke", "cpu", "paper"}
+    assert set(PROFILES) == {"smoke", "cpu", "demo", "paper"}
+    demo, cpu = get_profile("demo"), get_profile("cpu")  # the demo's generators: cpu's definition on smaller zoos
+    for field in ("datasets", "backbone", "text_encoder", "image_size", "dit", "tokenizer_mode", "prediction", "text_path",
+                  "gen_steps", "zoo_k"):
+        assert getattr(demo, field) == getattr(cpu, field), field
+    assert demo.zoo_tasks < cpu.zoo_tasks and demo.train_per_class < cpu.train_per_class
     paper = get_profile("paper")
     assert paper.datasets == ("cifar100", "caltech256", "tinyimagenet") and paper.seeds == (42, 34, 3407)
     assert for_dataset(paper, 100).hidden == 16 and paper.backbone == "resnet18" and paper.text_encoder == "clip-vit-b-32"

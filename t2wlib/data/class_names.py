@@ -82,19 +82,25 @@ def read_classes_file(path: str | Path) -> tuple[list[str], list[str] | None]:
         text = path.read_text(encoding="utf-8-sig")  # a leading byte-order mark is not part of the first name
     except UnicodeDecodeError as err:
         raise ValueError(f"classes file {path} is not UTF-8 text (byte {err.start}); save it as UTF-8") from None
+    return parse_classes_text(text, f"classes file {path}")
+
+
+def parse_classes_text(text: str, where: str) -> tuple[list[str], list[str] | None]:
+    """Class names (and descriptions) from text as a classes file holds it (`read_classes_file`'s
+    rules); `where` names the text in errors ("classes file x.txt", "the class list")."""
     lines = [INLINE_COMMENT.split(ln, 1)[0].strip() for ln in text.splitlines()]
     lines = [ln for ln in lines if ln and not ln.startswith("#")]
     pairs = [ln.split(":", 1) for ln in lines]
     with_desc = [len(p) == 2 for p in pairs]
     if any(with_desc) and not all(with_desc):
         bare = [lines[i] for i, d in enumerate(with_desc) if not d][:3]
-        raise ValueError(f"classes file {path} mixes 'name: description' lines with bare names (e.g. {bare}); "
+        raise ValueError(f"{where} mixes 'name: description' lines with bare names (e.g. {bare}); "
                          "give a description on every line or on none")
-    names = [clean_name(p[0], f"class name in {path}") for p in pairs]
+    names = [clean_name(p[0], f"class name in {where}") for p in pairs]
     if all(with_desc) and pairs:
-        descs = [clean_text(p[1], f"description in {path}") for p in pairs]
+        descs = [clean_text(p[1], f"description in {where}") for p in pairs]
         empty = [n for n, d in zip(names, descs) if not d]
         if empty:
-            raise ValueError(f"classes file {path}: empty description for {empty[:3]}")
+            raise ValueError(f"{where}: empty description for {empty[:3]}")
         return names, descs
     return names, None

@@ -1,6 +1,6 @@
 """The `t2w` command: `run` (the notebook pipeline), `generate` (text -> classifier file),
-`predict` (a classifier on image files), `compare` (a re-run against a reference run, table by
-table), `info` (the registries).
+`predict` (a classifier on image files), `demo` (both on a local web page), `compare` (a re-run
+against a reference run, table by table), `info` (the registries).
 
 Every error a user can cause ends in one line on stderr, `t2w: error: <what>, <which file or
 value>, <what is allowed>`, and exit status 2; `t2w --debug ...` shows the traceback instead."""
@@ -176,6 +176,17 @@ def _predict(args) -> int:
     return 0
 
 
+def _demo(args) -> int:
+    from ..demo.server import serve
+    from .runner import PipelineError
+
+    try:
+        return serve(Path(args.artifacts), args.host, args.port, args.generator or "", build=not args.no_build)
+    except PipelineError as err:
+        print(f"[t2w] building the demo generators failed: {err}", file=sys.stderr)
+        return 1
+
+
 def _compare(args) -> int:
     """Each table's status, then a count per status; exit 1 when a table differs beyond the tolerance or is missing."""
     from .compare import STATUSES, compare_runs, figures_counted
@@ -258,6 +269,16 @@ def main(argv: list[str] | None = None) -> int:
                       "class's probability) instead of tab-separated path, label, probability")
     pred.add_argument("--threads", type=int, help="CPU threads (default: the cores torch sees)")
     pred.set_defaults(func=_predict)
+    demo = sub.add_parser("demo", help="a local web page: class names in, a classifier out, your images scored with "
+                          "their Grad-CAM maps (builds small generators first when there are none)")
+    demo.add_argument("--artifacts", default="artifacts", help="where `t2w run` keeps its generators (default: artifacts)")
+    demo.add_argument("--generator", help="the generator folder the page offers first (default: the cpu profile's)")
+    demo.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1: this machine only; "
+                      "0.0.0.0 shows the page to your network)")
+    demo.add_argument("--port", type=int, default=8501)
+    demo.add_argument("--no-build", action="store_true", help="stop with an error instead of building the demo "
+                      "generators when there are none")
+    demo.set_defaults(func=_demo)
     cmp = sub.add_parser("compare", help="compare a run's tables with a reference run's (e.g. figures/cpu), table by "
                          "table: identical, within a tolerance, or beyond it")
     cmp.add_argument("run", help="the figures folder of the run to check (t2w run --figures)")
