@@ -19,7 +19,7 @@ from t2wlib.demo.catalogue import find_generators
 from t2wlib.pipeline import cli
 
 from conftest import SMOKE_RUN  # tests/ is on sys.path: pytest puts the rootdir conftest's folder there
-from test_demo import start_demo
+from test_demo import listening_addresses, start_demo
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 CLASSES = ("sneaker", "sandal", "bag")
@@ -51,13 +51,19 @@ def browser(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(smoke_run, browser, tmp_path_factory):
+    """The page of `t2w demo` serving the smoke run's Fashion-MNIST generator, open in the browser. The server
+    listens on 127.0.0.1 only, and after SIGTERM it has removed its temporary folder (where uploads were written)."""
     generator = next(e for e in find_generators(SMOKE_RUN / "artifacts") if e.config.dataset == "fashion-mnist")
-    server, url = start_demo(SMOKE_RUN / "artifacts", tmp_path_factory.mktemp("tmp"), generator.directory)
+    tmp = tmp_path_factory.mktemp("tmp")
+    server, url = start_demo(SMOKE_RUN / "artifacts", tmp, generator.directory)
+    assert listening_addresses(int(url.rsplit(":", 1)[1])) == {"127.0.0.1"}  # this machine only
+    [workdir] = list(tmp.glob("t2w-demo-*"))
     browser.get(url)
     _wait(browser, lambda d: d.find_elements("css selector", '[data-testid="stTextArea"] textarea'))
     yield browser, generator.directory
     server.terminate()
-    server.wait(timeout=30)
+    assert server.wait(timeout=30) is not None
+    assert not workdir.exists() and list(tmp.iterdir()) == []
 
 
 def _wait(driver, condition, seconds: float = 120):

@@ -135,12 +135,18 @@ def test_the_demo_page_imports_no_zoo_training_or_pipeline_code():
     assert not bad and "demo.uploads" in closure("demo.page"), sorted(bad)
 
 
-def test_the_shipped_path_loads_no_scipy_or_sklearn():
-    """Checked on the running interpreter: what importing the classifier actually loads."""
+def test_the_shipped_path_loads_no_scipy_or_sklearn_and_the_page_no_training_code():
+    """Checked on the running interpreter: what importing the classifier actually loads; then what the demo
+    page's modules add (the page itself runs only under Streamlit)."""
     code = ("import sys, t2wlib.classifier, t2wlib.generator.t2w; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'scipy', 'sklearn'}))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
-    assert out == "[]", out
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'scipy', 'sklearn'})); "
+            "import streamlit, t2wlib.demo.catalogue, t2wlib.demo.uploads, t2wlib.experiments.gradcam, "
+            "t2wlib.encoders.text, t2wlib.data.class_names; "
+            "print(sorted(m for m in sys.modules if m.startswith(('t2wlib.zoo', 't2wlib.heads.training', "
+            "'t2wlib.generator.trainer', 't2wlib.generator.from_zoo', 't2wlib.pipeline', 't2wlib.methods', "
+            "'t2wlib.data.features', 't2wlib.data.datasets'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[:2] == ["[]", "[]"], out
 
 
 def test_a_notebook_session_starts_without_torchvision_or_seaborn():

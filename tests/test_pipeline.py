@@ -132,27 +132,24 @@ def test_diffusion_vs_regression_outputs(smoke_run):
 
 
 @pytest.mark.pipeline
-def test_generate_and_predict_from_the_command_line(smoke_run, tmp_path):
+def test_generate_and_predict_from_the_command_line(smoke_run, tmp_path, capsys):
+    """`t2w generate` by folder and by profile and dataset (the README's way) write one classifier; `t2w predict`,
+    run as the installed command runs (its own process), names most of the held-out images right."""
     import subprocess
     import sys
 
+    from t2wlib.core.sealed import load_sealed
     from t2wlib.data.datasets import load_split
+    from t2wlib.pipeline import cli
 
     summary = pd.read_csv(RUN / "figures" / "train_summary.csv").set_index("dataset")
     gen = RUN / "artifacts" / "generator" / "smoke" / summary.loc["fashion-mnist", "generator"]
-    t2w = [sys.executable, "-m", "t2wlib.pipeline.cli"]
     out = tmp_path / "head.safetensors"
-    made = subprocess.run([*t2w, "generate", "--generator", str(gen), "--classes", "sneaker,sandal,bag",
-                           "--out", str(out), "--steps", "5"], capture_output=True, text=True, timeout=300)
-    assert made.returncode == 0, made.stderr[-2000:]
+    assert cli.main(["generate", "--generator", str(gen), "--classes", "sneaker,sandal,bag", "--out", str(out),
+                     "--steps", "5"]) == 0, capsys.readouterr().err[-2000:]
     # The same generator found by profile and dataset, as the README's example does it.
-    by_name = subprocess.run([*t2w, "generate", "--profile", "smoke", "--artifacts", str(RUN / "artifacts"),
-                              "--dataset", "fashion-mnist", "--classes", "sneaker,sandal,bag", "--out",
-                              str(tmp_path / "same.safetensors"), "--steps", "5"], capture_output=True, text=True,
-                             timeout=300)
-    assert by_name.returncode == 0, by_name.stderr[-2000:]
-    from t2wlib.core.sealed import load_sealed
-
+    assert cli.main(["generate", "--profile", "smoke", "--artifacts", str(RUN / "artifacts"), "--dataset", "fashion-mnist",
+                     "--classes", "sneaker,sandal,bag", "--out", str(tmp_path / "same.safetensors"), "--steps", "5"]) == 0
     (same, same_meta), (first, first_meta) = (load_sealed(p, "classifier") for p in (tmp_path / "same.safetensors", out))
     assert same_meta == first_meta and all(torch.equal(same[k], first[k]) for k in first)  # (header order may differ)
     split = load_split("fashion-mnist", "test")
@@ -161,15 +158,17 @@ def test_generate_and_predict_from_the_command_line(smoke_run, tmp_path):
         for i in [int(i) for i in (split.labels == split.class_names.index(name)).nonzero()[0][:4]]:
             truth[str(tmp_path / f"{name}{i}.png")] = name
             split.image(i).save(tmp_path / f"{name}{i}.png")
+    t2w = [sys.executable, "-m", "t2wlib.pipeline.cli"]
     pred = subprocess.run([*t2w, "predict", "--classifier", str(out), *truth], capture_output=True, text=True, timeout=300)
     assert pred.returncode == 0, pred.stderr[-2000:]
     lines = [line.split("\t") for line in pred.stdout.strip().splitlines()]
     assert [path for path, _, _ in lines] == list(truth) and all(0 <= float(p) <= 1 for _, _, p in lines)
     right = sum(label == truth[path] for path, label, _ in lines)
     assert right >= 8, lines  # of 12: a head that ignored the names would get about 4
-    bad = subprocess.run([*t2w, "generate", "--generator", str(gen), "--classes", "bag,Bag", "--out",
-                          str(tmp_path / "bad.safetensors")], capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 2 and "duplicate class" in bad.stderr and not (tmp_path / "bad.safetensors").exists()
+    capsys.readouterr()
+    bad = tmp_path / "bad.safetensors"
+    assert cli.main(["generate", "--generator", str(gen), "--classes", "bag,Bag", "--out", str(bad)]) == 2
+    assert "duplicate class" in capsys.readouterr().err and not bad.exists()
 
 
 @pytest.mark.pipeline
