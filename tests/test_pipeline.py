@@ -19,12 +19,15 @@ from conftest import SMOKE_RUN as RUN  # tests/ is on sys.path: pytest puts the 
 
 
 @pytest.mark.pipeline
-def test_every_notebook_ran_without_errors(smoke_run):
+def test_every_notebook_ran_without_errors_or_progress_bar_warnings(smoke_run):
+    """No error, and no "IProgress not found" from tqdm: 01_zoo loads the text encoder, whose import
+    (sentence-transformers) takes tqdm.autonotebook, which warns in a kernel without ipywidgets."""
     assert list(smoke_run) == [p.stem for p in pipeline_notebooks()]
     for name in smoke_run:
         nb = nbformat.read(RUN / f"{name}.ipynb", as_version=4)
-        errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
-        assert not errors
+        outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+        assert not [o for o in outputs if o.output_type == "error"]
+        assert not [o.text for o in outputs if o.output_type == "stream" and "IProgress" in o.text], name
 
 
 @pytest.mark.pipeline

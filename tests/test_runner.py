@@ -237,9 +237,8 @@ def test_a_notebook_run_prints_no_kernel_or_progress_bar_warnings(tmp_path):
 
     nbs = tmp_path / "notebooks"
     nbs.mkdir()
-    # The text encoder's import (sentence-transformers) takes tqdm.autonotebook, which warns in a kernel.
-    _notebook(nbs / "01_a.ipynb", "from t2wlib.encoders.text import load_text_encoder\nload_text_encoder('minilm')\n"
-                                  "from t2wlib.zoo.model_zoo import tqdm\nfor _ in tqdm(range(3)):\n    pass")
+    # (The text encoder's tqdm.autonotebook, loaded by 01_zoo: test_pipeline's no-warnings test.)
+    _notebook(nbs / "01_a.ipynb", "from t2wlib.zoo.model_zoo import tqdm\nfor _ in tqdm(range(3)):\n    pass")
     code = ("import sys; from pathlib import Path; from t2wlib.pipeline.runner import _execute; "
             "_execute(Path(sys.argv[1]), Path(sys.argv[2]), {'PROFILE': 'smoke'}, True, None)")
     run = subprocess.run([sys.executable, "-c", code, str(nbs / "01_a.ipynb"), str(tmp_path / "out.ipynb")],
