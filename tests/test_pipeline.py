@@ -20,8 +20,9 @@ from conftest import SMOKE_RUN as RUN  # tests/ is on sys.path: pytest puts the 
 
 @pytest.mark.pipeline
 def test_every_notebook_ran_without_errors_or_progress_bar_warnings(smoke_run):
-    """No error, and no "IProgress not found" from tqdm: 01_zoo loads the text encoder, whose import
-    (sentence-transformers) takes tqdm.autonotebook, which warns in a kernel without ipywidgets."""
+    """No error, and no "IProgress not found" from tqdm: 01_zoo loads the backbone (timm) and the text
+    encoder (sentence-transformers), whose huggingface_hub takes tqdm.auto, which warns in a kernel without
+    ipywidgets (pipeline/session.py silences it)."""
     assert list(smoke_run) == [p.stem for p in pipeline_notebooks()]
     for name in smoke_run:
         nb = nbformat.read(RUN / f"{name}.ipynb", as_version=4)

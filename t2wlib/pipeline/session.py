@@ -11,6 +11,7 @@ that a notebook's setup is one line and its loops read `for d in session.each_da
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,11 @@ from ..core.tensor_cache import TensorCache
 from .plotting import FigureWriter
 from .overrides import typed_overrides
 from .profiles import Profile, for_dataset, get_profile
+
+# huggingface_hub (imported by timm and sentence-transformers) takes tqdm.auto, which in a kernel without
+# ipywidgets warns "IProgress not found"; the library's own bars are text bars (tqdm.std), so a notebook
+# session, the first thing every notebook imports, silences that one warning.
+warnings.filterwarnings("ignore", message="IProgress not found")
 
 
 class Session:
