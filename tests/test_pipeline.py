@@ -281,6 +281,27 @@ def test_set_overrides_reach_the_notebooks_and_their_provenance(smoke_run, tmp_p
 
 
 @pytest.mark.pipeline
+def test_papermill_p_sets_a_notebooks_own_knobs(smoke_run, tmp_path):
+    """A reviewer re-runs one experiment with papermill alone: `-p fusion_k 3 -p fusion_pairs 2` on 05_fusion,
+    over the smoke run's zoos and generators, makes Table 3 of 3 + 3 classes and 2 pairs, and every output's
+    provenance records the two values."""
+    import subprocess
+    import sys
+
+    figures = tmp_path / "figures"
+    run = subprocess.run([sys.executable, "-m", "papermill", str(REPO / "notebooks" / "05_fusion.ipynb"),
+                          str(tmp_path / "05_fusion.ipynb"), "--cwd", str(REPO / "notebooks"),
+                          "-p", "PROFILE", "smoke", "-p", "ARTIFACTS", str(RUN / "artifacts"), "-p", "FIGURES", str(figures),
+                          "-p", "NOTEBOOK", "05_fusion", "-p", "fusion_k", "3", "-p", "fusion_pairs", "2"],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    table3 = pd.read_csv(figures / "table3.csv")
+    assert set(table3.k) == {3} and set(table3.pairs) == {2}
+    provenance = json.loads((figures / "provenance.json").read_text())
+    assert provenance and all(e["overrides"] == {"fusion_k": 3, "fusion_pairs": 2} for e in provenance.values())
+
+
+@pytest.mark.pipeline
 def test_run_on_a_users_folder_to_its_own_generator(tmp_path, colour_folder, capsys):
     """`t2w run --data mine=FOLDER` on a folder written here: 01-02 end to end (03 runs the same code on
     every dataset: the smoke run tests it), the user's descriptions in the T2W-NL texts, calibrated

@@ -261,3 +261,42 @@ def test_quiet_runs_still_print_a_cache_entry_found_corrupt(tmp_path, capsys):
     err = capsys.readouterr().err
     assert ("t2w: warning: CacheCorruptionWarning: recomputing: /x/features.safetensors fails its checksum "
             "(01_a.ipynb)") in err, err
+
+
+def test_every_notebook_declares_its_knobs_for_papermill():
+    """Each notebook's parameters cell, as `papermill --help-notebook` reads it: the six parameters
+    `t2w run` sets, then the notebook's own knobs, each a profile field with a type and a help line,
+    defaulting to None (the profile's value) and handed to its Session, so `papermill -p` reaches it."""
+    import ast
+    import dataclasses
+
+    import nbformat
+    import papermill
+
+    from t2wlib.pipeline.profiles import Profile
+
+    fields = {f.name for f in dataclasses.fields(Profile)}
+    run_parameters = ["PROFILE", "ARTIFACTS", "FIGURES", "DATA_ROOT", "OVERRIDES", "NOTEBOOK"]
+    for path in pipeline_notebooks():
+        declared = papermill.inspect_notebook(str(path))
+        assert list(declared)[:6] == run_parameters, path.name
+        knobs = list(declared)[6:]
+        assert knobs and set(knobs) <= fields, (path.name, knobs)
+        for knob in knobs:
+            assert declared[knob]["default"] == "None" and declared[knob]["help"], (path.name, declared[knob])
+            assert declared[knob]["inferred_type_name"].startswith("Optional["), (path.name, declared[knob])
+        code = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+        call = next(ast.parse(src) for src in code if "Session(PROFILE" in src)
+        passed = next(node for node in ast.walk(call) if isinstance(node, ast.keyword) and node.arg == "knobs").value
+        assert [k.arg for k in passed.keywords] == knobs, path.name  # knobs=dict(a=a, ...) in the cell's order
+
+
+def test_a_knob_given_to_a_session_is_an_override_typed_and_recorded(tmp_path):
+    from t2wlib.pipeline.session import Session
+
+    session = Session("smoke", tmp_path / "a", tmp_path / "f", overrides={"zoo_tasks": 60},
+                      knobs={"fusion_k": "3", "fusion_pairs": None, "enhancement_t": [50, 100]})
+    assert session.profile.fusion_k == 3 and session.profile.fusion_pairs == get_profile("smoke").fusion_pairs
+    assert session.overrides == {"zoo_tasks": 60, "fusion_k": 3, "enhancement_t": (50, 100)}
+    with pytest.raises(ValueError, match="fusion_k"):
+        Session("smoke", tmp_path / "a", tmp_path / "f", knobs={"fusion_k": "many"})

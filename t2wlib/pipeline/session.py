@@ -1,6 +1,6 @@
 """One setup object per notebook run, built from the papermill parameters.
 
-    session = Session(PROFILE, ARTIFACTS, FIGURES, DATA_ROOT, OVERRIDES, NOTEBOOK)
+    session = Session(PROFILE, ARTIFACTS, FIGURES, DATA_ROOT, OVERRIDES, NOTEBOOK, knobs={"fusion_k": fusion_k})
 
 gives the profile (with OVERRIDES, typed against its fields), the device, the feature and text
 cache, a figure writer whose provenance records the notebook and the overrides, the backbone and
@@ -29,8 +29,12 @@ warnings.filterwarnings("ignore", message="IProgress not found")
 
 class Session:
     def __init__(self, profile: str, artifacts: str | Path, figures: str | Path, data_root: str | Path = "",
-                 overrides: dict | list[str] | None = None, notebook: str = ""):
-        self.overrides = typed_overrides(overrides)
+                 overrides: dict | list[str] | None = None, notebook: str = "", knobs: dict | None = None):
+        """`knobs`: the notebook's own parameters (its parameters cell, `papermill -p fusion_k 4`), profile
+        fields whose None means the profile's value; the ones given join the overrides, typed and checked
+        alike, and so are recorded in every output's provenance."""
+        given = {k: v for k, v in (knobs or {}).items() if v is not None}
+        self.overrides = {**typed_overrides(overrides), **typed_overrides(given)}
         self.profile: Profile = get_profile(profile, **self.overrides)
         self.artifacts = Path(artifacts)
         self.figures = Path(figures)
