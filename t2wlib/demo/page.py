@@ -9,6 +9,7 @@ temporary folder, the only place the page writes), --generator DIR (the one offe
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 import uuid
@@ -110,10 +111,7 @@ def _show_scores(classifier, uploads, workdir: Path) -> None:
         st.error(" ".join(str(err).split()))
         return
     finally:
-        for path in folder.glob("*"):
-            path.unlink()
-        if folder.exists():
-            folder.rmdir()
+        shutil.rmtree(folder, ignore_errors=True)
     for i, image in enumerate(scored):
         with st.container(key=f"image-{i}", border=True):
             st.markdown(f"**{image.name}**")

@@ -1,8 +1,8 @@
 """One setup object per notebook run, built from the papermill parameters.
 
-    session = Session(PROFILE, ARTIFACTS, FIGURES, DATA_ROOT, OVERRIDES, NOTEBOOK, knobs={"fusion_k": fusion_k})
+    session = Session(PROFILE, ARTIFACTS, FIGURES, DATA_ROOT, OVERRIDES, NOTEBOOK, knobs=dict(fusion_k=fusion_k))
 
-gives the profile (with OVERRIDES, typed against its fields), the device, the feature and text
+gives the profile (with OVERRIDES and the notebook's own knobs, typed against its fields), the device, the feature and text
 cache, a figure writer whose provenance records the notebook and the overrides, the backbone and
 text encoder (loaded on first use), and each dataset's zoo, features and generators by name, so
 that a notebook's setup is one line and its loops read `for d in session.each_dataset(): ...`.
