@@ -15,10 +15,13 @@ run: setup
 # outputs; its executed copies stay in runs/test-smoke/ (`pytest --nbval-lax runs/test-smoke/*.ipynb`
 # re-runs them cell by cell, which checks nothing the pipeline test did not).
 # setup --test adds Debian's chromium and chromium-driver, which the demo page's browser test drives.
+# One pytest-xdist worker per core this process may use, each with its share of the threads; the tests that
+# read the smoke run go to one worker, which builds it once (tests/conftest.py).
+TEST_WORKERS ?= $(shell nproc)
 test:
 	@bash scripts/setup.sh --test
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 # The rest of the convergence study, beside the curves that `run` makes in 02_train (needs `run`'s
 # zoos; hours on 2 cores): the training levers, the task-loss hypernetwork, the ε token spaces and the

@@ -1,13 +1,16 @@
-"""Shared fixtures: tiny datasets written in the paper datasets' real on-disk formats."""
+"""Shared fixtures: tiny datasets written in the paper datasets' real on-disk formats; and how the suite
+shares the cores when pytest-xdist runs it on several workers (`make test`: one per core)."""
 
 from __future__ import annotations
 
 import gzip
+import os
 import pickle
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from t2wlib.data.user_folders import DESCRIPTIONS_FILE
@@ -16,6 +19,42 @@ from t2wlib.data.user_folders import DESCRIPTIONS_FILE
 TINY_WNIDS = {"n01443537": "goldfish, Carassius auratus", "n01629819": "European fire salamander, Salamandra salamandra",
               "n02123045": "tabby, tabby cat"}
 CIFAR_NAMES = ["apple", "aquarium_fish", "palm_tree", "otter"]
+
+# Each xdist worker gets its share of the cores, as the pipeline's parallel kernels do (more threads than cores
+# make torch's thread pools spin against each other); the notebook kernels and jobs it starts inherit it.
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if WORKERS > 1:
+    from t2wlib.pipeline.runner import cpu_count
+
+    WORKER_THREADS = max(1, cpu_count() // WORKERS)
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(WORKER_THREADS)
+    torch.set_num_threads(WORKER_THREADS)
+
+
+# The modules whose tests read the smoke run (the `smoke_run` fixture): one unit of work for one worker,
+# which builds the run once. (xdist's own `xdist_group` marks group nothing under pytest 9.2, which no
+# longer reads the renamed node ids they rely on.)
+SMOKE_RUN_MODULES = ("test_pipeline.py", "test_demo.py", "test_demo_browser.py")
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Under pytest-xdist: every test of SMOKE_RUN_MODULES in one unit, every other test a unit of its own."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SmokeRunScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "smoke-run" if Path(nodeid.split("::", 1)[0]).name in SMOKE_RUN_MODULES else nodeid
+
+    return SmokeRunScheduling(config, log)
+
+
+def pytest_collection_modifyitems(items):
+    """A test outside SMOKE_RUN_MODULES that reads the smoke run would go to another worker, which would
+    build the run a second time: refused at collection."""
+    for item in items:
+        if "smoke_run" in getattr(item, "fixturenames", ()) and item.path.name not in SMOKE_RUN_MODULES:
+            raise pytest.UsageError(f"{item.nodeid} reads the smoke run: add {item.path.name} to SMOKE_RUN_MODULES "
+                                    "in tests/conftest.py")
 
 
 def _image(rng: np.random.Generator, size=(12, 10)) -> Image.Image:
