@@ -180,9 +180,9 @@ def test_comparison_table_has_every_method_and_seed(setup):
     ids = zoo.tasks.ids("unseen")
     heads = table1.method_heads(zoo, ids, gens, {}, ddim_steps=3)
     scores = table1.score_methods(zoo, test, ids, heads, dataset="synthetic", split="unseen")
-    assert set(scores.method) == {"Trained (ceiling)", "Universal Model", registry.STAGE1, "Retrieval-CLIP",
+    assert set(scores.method) == {"Trained (ceiling)", "Universal Model", registry.STAGE1, registry.CLASS_IDS, "Retrieval-CLIP",
                                   "Retrieval-NL", "Ridge-CLIP", "Ridge-NL", "T2W-CLIP", "T2W-NL"}
-    assert scores.groupby("method").seed.nunique().eq(2).all() and len(scores) == 9 * 2 * len(ids)
+    assert scores.groupby("method").seed.nunique().eq(2).all() and len(scores) == 10 * 2 * len(ids)
     # Seed-free methods are scored once and repeated under every seed; heads that differ by seed
     # under a seed-free method's name are refused rather than scored as the first seed's.
     for method in ("Universal Model", "Ridge-NL"):

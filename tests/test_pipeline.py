@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -84,13 +85,24 @@ def test_training_stage_outputs(smoke_run):
 def test_evaluation_stage_outputs(smoke_run):
     figs = RUN / "figures"
     table1 = pd.read_csv(figs / "table1.csv")
-    methods = {"Trained (ceiling)", "Universal Model", "Stage-1 head (θ0*)", "Retrieval-CLIP", "Retrieval-NL",
-               "Ridge-CLIP", "Ridge-NL", "Hypernetwork-CLIP", "Hypernetwork-NL", "T2W-CLIP", "T2W-NL"}
+    methods = {"Trained (ceiling)", "Universal Model", "Stage-1 head (θ0*)", "Class identity (no text)", "Retrieval-CLIP",
+               "Retrieval-NL", "Ridge-CLIP", "Ridge-NL", "Hypernetwork-CLIP", "Hypernetwork-NL", "T2W-CLIP", "T2W-NL"}
     assert len(table1) == 2 * 2 * len(methods) and set(table1.method) == methods
     assert set(table1.split) == {"seen", "unseen"} and table1.accuracy_mean.between(0, 1).all()
     assert (table1[table1.method == "Trained (ceiling)"].mse_mean == 0).all()
+    # The per-task file holds every score the table averages, and the counts that reproduce each accuracy.
+    tasks = pd.read_csv(figs / "table1_tasks.csv.gz")
+    means = tasks.groupby(["dataset", "split", "method", "seed"]).accuracy.mean().groupby(["dataset", "split", "method"]).mean()
+    assert np.allclose(means.loc[list(zip(table1.dataset, table1.split, table1.method, strict=True))], table1.accuracy_mean)
+    ratio = [sum(map(int, c.split())) / sum(map(int, n.split())) for c, n in zip(tasks.class_correct, tasks.class_samples,
+                                                                                   strict=True)]
+    assert np.allclose(ratio, tasks.accuracy)
+    differences = pd.read_csv(figs / "table1_differences.csv")
+    assert len(differences) == 2 * 2 * 13  # datasets x splits x pairs (6 per text variant, and class identity's)
+    assert (differences.low_pt <= differences.difference_pt).all() and (differences.difference_pt <= differences.high_pt).all()
     heldout = pd.read_csv(figs / "heldout.csv")
     assert set(heldout.split) == {"heldout", "unseen"} and "T2W-CLIP" in set(heldout.method)
+    assert {"T2W-CLIP"} == set(pd.read_csv(figs / "heldout_differences.csv").method) - {"Ridge-CLIP", "Class identity (no text)"}
     novelty = pd.read_csv(figs / "novelty.csv")
     assert (novelty[novelty.method == "Retrieval-CLIP"].agree_nearest == 1).all()
     assert (figs / "fig3_trajectories.png").stat().st_size > 10_000

@@ -8,18 +8,26 @@ import pandas as pd
 import torch
 
 from ..data.features import FeatureSet
-from ..heads.adapter import task_accuracy
+from ..heads.adapter import task_class_hits
 from ..zoo.model_zoo import Zoo
 
 
-def head_scores(zoo: Zoo, theta: torch.Tensor, test: FeatureSet, ids: list[int]) -> pd.DataFrame:
+def head_scores(zoo: Zoo, theta: torch.Tensor, test: FeatureSet, ids: list[int], per_class: bool = False) -> pd.DataFrame:
     """Per-task scores of heads θ (len(ids), P) for zoo tasks `ids`: test accuracy on the task (the
     zoo's protocol: the "prompt" class embeddings, argmax over the task's classes) and the weight
-    MSE to the task's trained head, one row per task."""
-    acc = task_accuracy(theta, test.X, test.y, zoo.task_text["class_emb/prompt"], zoo.tasks.padded(ids), zoo.spec)
+    MSE to the task's trained head, one row per task. With `per_class`, also the task's classes and,
+    class by class, its correct test samples and test samples (space-separated integers, in the task's
+    class order): what the bootstrap intervals of `intervals.py` resample."""
+    padded = zoo.tasks.padded(ids)
+    correct, samples = task_class_hits(theta, test.X, test.y, zoo.task_text["class_emb/prompt"], padded, zoo.spec)
     mse = ((theta - zoo.theta[ids]) ** 2).mean(1)
-    return pd.DataFrame({"task": ids, "k": [len(zoo.tasks.classes[i]) for i in ids],
-                         "accuracy": acc.numpy(), "mse": mse.numpy()})
+    scores = pd.DataFrame({"task": ids, "k": [len(zoo.tasks.classes[i]) for i in ids],
+                           "accuracy": (correct.sum(1) / samples.sum(1)).numpy(), "mse": mse.numpy()})
+    if per_class:
+        def joined(counts: torch.Tensor) -> list[str]:
+            return [" ".join(map(str, row[:len(zoo.tasks.classes[i])])) for i, row in zip(ids, counts.tolist(), strict=True)]
+        scores = scores.assign(classes=joined(padded), class_correct=joined(correct), class_samples=joined(samples))
+    return scores
 
 
 def summarise(scores: pd.DataFrame, by: list[str], ceiling: str | None = "Trained (ceiling)") -> pd.DataFrame:

@@ -1,6 +1,7 @@
 """Table 1's comparison (paper §4.2, with the proposal's baselines): heads for the same zoo tasks
 from every method of the registry (`methods/registry.py`: the trained heads, the Universal Model,
-θ0*, retrieval, ridge, the hypernetwork and T2W), scored alike by `scoring.head_scores`.
+θ0*, the text-free class-identity baseline, retrieval, ridge, the hypernetwork and T2W), scored alike
+by `scoring.head_scores`, and the differences between them with intervals (`difference_pairs`).
 
 A method that reads text is run on each text variant ("prompt" -> -CLIP, "description" -> -NL, the
 paper's T2W-CLIP and T2W-NL). Seed-free methods are repeated under every seed, so each row of the
@@ -20,12 +21,25 @@ from ..generator.from_zoo import train_generator
 from ..generator.t2w import T2WGenerator
 from ..methods import registry
 from ..methods.baselines import HyperNetwork, hypernetwork_heads, train_hypernetwork
-from ..methods.registry import HYPERNETWORK, T2W, TRAINED, VARIANT_LABEL
+from ..methods.registry import CLASS_IDS, HYPERNETWORK, RIDGE, T2W, TRAINED, UNIVERSAL, VARIANT_LABEL
 from ..pipeline.config import generator_config, generator_path, train_config
 from ..zoo.model_zoo import Zoo
 from .scoring import head_scores
 
 CEILING = TRAINED
+
+
+def difference_pairs(variants) -> list[tuple[str, str]]:
+    """The accuracy differences Table 1 gives intervals for (`intervals.method_differences`), under each
+    text variant: T2W against ridge (what the generator adds to the regression its text path starts
+    from), the hypernetwork, the Universal Model and the text-free class-identity baseline; ridge
+    against the Universal Model and class identity; and class identity against the Universal Model."""
+    label = {name: registry.method_of(name) for name in (T2W, RIDGE, HYPERNETWORK, UNIVERSAL, CLASS_IDS)}
+    pairs = []
+    for variant in variants:
+        t2w, ridge, hyper = (label[n].label(variant) for n in (T2W, RIDGE, HYPERNETWORK))
+        pairs += [(t2w, ridge), (t2w, hyper), (t2w, UNIVERSAL), (t2w, CLASS_IDS), (ridge, UNIVERSAL), (ridge, CLASS_IDS)]
+    return [*pairs, (CLASS_IDS, UNIVERSAL)]
 
 
 def method_heads(zoo: Zoo, ids: list[int], generators: dict[tuple[str, int], T2WGenerator],
@@ -62,20 +76,20 @@ def method_heads(zoo: Zoo, ids: list[int], generators: dict[tuple[str, int], T2W
 
 def score_methods(zoo: Zoo, test: FeatureSet, ids: list[int], heads: dict[tuple[str, int], torch.Tensor],
                   **columns) -> pd.DataFrame:
-    """One row per (method, seed, task) with accuracy and weight MSE; `columns` (dataset, split, …)
-    are added to every row."""
+    """One row per (method, seed, task) with accuracy, weight MSE and the per-class counts the intervals
+    resample (`head_scores(..., per_class=True)`); `columns` (dataset, split, …) are added to every row."""
     once: dict[str, tuple] = {}  # a seed-free method's heads are the same under every seed: scored once
     frames = []
     order = registry.labels(VARIANT_LABEL)  # every label Table 1 can have, in its row order
     for method, seed in sorted(heads, key=lambda key: (order.index(key[0]), key[1])):
         if not registry.method_of(method).seeded:
             if method not in once:
-                once[method] = (heads[method, seed], head_scores(zoo, heads[method, seed], test, ids))
+                once[method] = (heads[method, seed], head_scores(zoo, heads[method, seed], test, ids, per_class=True))
             elif not torch.equal(once[method][0], heads[method, seed]):
                 raise ValueError(f"{method} is seed-free but its heads differ under seed {seed}")
             scores = once[method][1]
         else:
-            scores = head_scores(zoo, heads[method, seed], test, ids)
+            scores = head_scores(zoo, heads[method, seed], test, ids, per_class=True)
         frames.append(scores.assign(method=method, seed=seed))
     return pd.concat(frames, ignore_index=True).assign(**columns)
 

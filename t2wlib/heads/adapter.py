@@ -283,16 +283,30 @@ def check_task_loss(weight: float, term: TaskLossTerm | None, heads: int, what: 
 
 
 @torch.no_grad()
+def task_class_hits(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, class_emb: torch.Tensor,
+                    task_classes: torch.Tensor, spec: HeadSpec, max_elements: int = 1 << 25) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per head theta (H, P) and per class of its own task (arguments as in `task_predictions`): how many
+    of that class's samples it classifies correctly, and how many there are, each (H, K) int64 (0 in a
+    padding column). A task's accuracy is the ratio of their sums; the bootstrap over classes
+    (experiments/intervals.py) needs them class by class."""
+    correct, samples = [], []
+    for s, rows, logits in _task_logits(theta, x, y, class_emb, task_classes, spec, max_elements):
+        local = _local_labels(y, rows, task_classes[s:s + len(rows)].to(x.device))
+        valid = rows >= 0
+        zeros = torch.zeros(len(rows), task_classes.shape[1], dtype=torch.int64, device=x.device)
+        samples.append(zeros.scatter_add(1, local, valid.long()))
+        correct.append(zeros.scatter_add(1, local, ((logits.argmax(-1) == local) & valid).long()))
+    if not correct:
+        return torch.empty(0, task_classes.shape[1], dtype=torch.int64), torch.empty(0, task_classes.shape[1], dtype=torch.int64)
+    return torch.cat(correct).cpu(), torch.cat(samples).cpu()
+
+
 def task_accuracy(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, class_emb: torch.Tensor,
                   task_classes: torch.Tensor, spec: HeadSpec, max_elements: int = 1 << 25) -> torch.Tensor:
     """Accuracy (H,) in [0, 1] of each head theta (H, P) on its own task (arguments as in
     `task_predictions`); NaN for a task with no samples in the split."""
-    out = []
-    for s, rows, logits in _task_logits(theta, x, y, class_emb, task_classes, spec, max_elements):
-        local = _local_labels(y, rows, task_classes[s:s + len(rows)].to(x.device))
-        valid = rows >= 0
-        out.append(((logits.argmax(-1) == local) & valid).sum(1) / valid.sum(1))  # 0/0 -> NaN for an empty task
-    return torch.cat(out).cpu() if out else torch.empty(0)
+    correct, samples = task_class_hits(theta, x, y, class_emb, task_classes, spec, max_elements)
+    return correct.sum(1) / samples.sum(1)  # 0/0 -> NaN for an empty task
 
 
 class CLIPAdapter(nn.Module):

@@ -10,7 +10,10 @@
 * **ridge**: a linear map v_c -> θ in closed form (`generator/ridge.py`, where the denoiser's linear
   text path starts from it too): the least a learned text -> weights map should beat;
 * **memorisation** (Zeng et al.'s weight_memorization baselines, 10_diffusion_vs_regression): the
-  nearest seen head plus Gaussian noise, and the average of the nearest seen heads.
+  nearest seen head plus Gaussian noise, and the average of the nearest seen heads;
+* **class identity**: no text at all, θ = b + the mean of one learned vector u_c per class of the task,
+  fitted by ridge on the seen tasks (`class_identity_heads`): what recombining seen classes alone gives,
+  so how much of the "unseen tasks" split a generator can pass without reading its text.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from torch import nn
 from ..core.files import CorruptArtifactError, canonical_json
 from ..core.sealed import load_sealed, save_sealed
 from ..core.tensor_cache import CacheCorruptionWarning
+from ..generator.ridge import fit_ridge
 from ..generator.tokenizers import Tokenizer
 from ..generator.trainer import TrainConfig, batch_rows, lr_factor, warmup_steps
 from ..heads.adapter import TaskLossTerm, check_task_loss
@@ -57,6 +61,29 @@ def average_nearest_heads(v_query: torch.Tensor, v_seen: torch.Tensor, theta_see
         raise ValueError(f"average of the {n} nearest seen heads: allowed 1 to {len(v_seen)} (the seen heads)")
     sim = nn.functional.normalize(v_query, dim=1) @ nn.functional.normalize(v_seen, dim=1).T
     return theta_seen[sim.topk(n, dim=1).indices].mean(1)
+
+
+def class_membership(task_classes: list[tuple[int, ...]], num_classes: int) -> torch.Tensor:
+    """(T, C) float64: row t holds 1/k_t at each of task t's k_t classes, 0 elsewhere."""
+    out = torch.zeros(len(task_classes), num_classes, dtype=torch.float64)
+    for row, classes in enumerate(task_classes):
+        out[row, list(classes)] = 1 / len(classes)
+    return out
+
+
+def class_identity_heads(task_classes: list[tuple[int, ...]], seen_classes: list[tuple[int, ...]],
+                         theta_seen: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Heads (T, P) for tasks `task_classes` from the classes they hold alone: ridge regression from
+    class membership (`class_membership`) to the seen heads theta_seen (S, P) of tasks `seen_classes`,
+    the strength chosen on held-back seen tasks as for text ridge. A class no seen task holds has no
+    vector of its own: a task's mean runs over its classes that have one (over all of them when it has
+    none), the only mean the fit determines, as membership rows sum to 1 and so fix the class vectors
+    up to a shared shift only."""
+    known = class_membership(seen_classes, num_classes).sum(0) > 0
+    ridge = fit_ridge(class_membership(seen_classes, num_classes)[:, known], theta_seen)
+    query = class_membership(task_classes, num_classes)[:, known]
+    query[query.sum(1) == 0] = 1.0
+    return ridge(query / query.sum(1, keepdim=True))
 
 
 # Hidden width of the hypernetwork's two layers, 256 for the pipeline's time budget: its last layer

@@ -1,7 +1,8 @@
 """Every method that gives a head for a task, in one registry.
 
 An entry says what the tables need to know of a method: its name; its kind (a reference read off
-the zoo itself, a memorisation of seen heads, a regression v_c -> θ, or a generative model); whether
+the zoo itself, a regression on the task's class identities that reads no text, a memorisation of
+seen heads, a regression v_c -> θ, or a generative model); whether
 its heads depend on the seed (a trained model or a sampler does; a closed form does not, so its heads
 are scored once); and, for a method that needs no training, how its heads are computed from the seen
 zoo. A method that reads the task text is named per text variant in Table 1 ("Ridge-CLIP",
@@ -19,12 +20,14 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..generator.ridge import fit_ridge
-from .baselines import retrieve_heads
+from .baselines import class_identity_heads, retrieve_heads
 
 if TYPE_CHECKING:  # annotations only
     from ..zoo.model_zoo import Zoo
 
-REFERENCE, MEMORISATION, REGRESSION, GENERATIVE = "reference", "memorisation", "regression", "generative"
+REFERENCE, CLASS_IDENTITY, MEMORISATION, REGRESSION, GENERATIVE = (
+    "reference", "class identity", "memorisation", "regression", "generative")
+TEXT_FREE = (REFERENCE, CLASS_IDENTITY)  # kinds whose heads read no task text
 # Table 1's label of each text variant (the zoo's `v_c/<variant>` text vectors).
 VARIANT_LABEL = {"prompt": "CLIP", "description": "NL"}
 
@@ -41,7 +44,7 @@ class Method:
 
     @property
     def reads_text(self) -> bool:
-        return self.kind != REFERENCE
+        return self.kind not in TEXT_FREE
 
     def label(self, variant: str | None = None) -> str:
         """The method's name in the tables: with its text variant when it reads text."""
@@ -58,6 +61,11 @@ METHODS = (
     # The head every zoo head is fine-tuned from: what a generator that returns the zoo's centre for
     # every text would score.
     Method("Stage-1 head (θ0*)", REFERENCE, False, lambda zoo, ids, seen, variant: zoo.stage1.expand(len(ids), -1)),
+    # No text: which seen classes a task holds, each with its own learned vector (methods/baselines.py).
+    Method("Class identity (no text)", CLASS_IDENTITY, False,
+           lambda zoo, ids, seen, variant: class_identity_heads([zoo.tasks.classes[i] for i in ids],
+                                                                [zoo.tasks.classes[i] for i in seen], zoo.theta[seen],
+                                                                len(zoo.class_names))),
     Method("Retrieval", MEMORISATION, False,
            lambda zoo, ids, seen, variant: retrieve_heads(_text(zoo, ids, variant), _text(zoo, seen, variant),
                                                           zoo.theta[seen])[0]),
@@ -66,7 +74,7 @@ METHODS = (
     Method("Hypernetwork", REGRESSION, True),
     Method("T2W", GENERATIVE, True),
 )
-TRAINED, UNIVERSAL, STAGE1, RETRIEVAL, RIDGE, HYPERNETWORK, T2W = (m.name for m in METHODS)
+TRAINED, UNIVERSAL, STAGE1, CLASS_IDS, RETRIEVAL, RIDGE, HYPERNETWORK, T2W = (m.name for m in METHODS)
 
 
 def labels(variants) -> list[str]:

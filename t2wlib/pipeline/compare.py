@@ -1,6 +1,6 @@
 """A re-run against a reference run, table by table (`t2w compare RUN REFERENCE`).
 
-Every table a run writes (`*.csv`, and the numbers of every `*.json` record) is compared with the file of
+Every table a run writes (`*.csv`, `*.csv.gz`, and the numbers of every `*.json` record) is compared with the file of
 the same name in the reference folder: *identical* (every cell equal), *within* the tolerance (numbers
 differ by at most atol + rtol x |reference|, everything else equal), *beyond* it (the worst cell named),
 or *missing* from one side. What measures time (columns and keys ending in `_s`, `seconds`, the timings
@@ -94,7 +94,7 @@ def compare_table(got: Path, ref: Path, rtol: float = RTOL, atol: float = ATOL) 
 
 
 def _tables(folder: Path) -> dict[str, Path]:
-    return {p.name: p for p in sorted(folder.iterdir()) if p.suffix in (".csv", ".json") and p.is_file()
+    return {p.name: p for p in sorted(folder.iterdir()) if p.name.endswith((".csv", ".csv.gz", ".json")) and p.is_file()
             and not SKIPPED_FILES.search(p.name)}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import itertools
 import json
 import os
@@ -45,10 +46,18 @@ class FigureWriter:
         self._record(path.name, **extra)
         return path
 
-    def table(self, df: pd.DataFrame, name: str, floatfmt: str = ".4g", markdown: bool = True, **extra) -> Path:
-        """CSV, and with `markdown` a Markdown copy for reading (off for long per-task tables)."""
-        csv, md = self.directory / f"{name}.csv", self.directory / f"{name}.md"
-        atomic_write_text(csv, df.to_csv(index=False))
+    def table(self, df: pd.DataFrame, name: str, floatfmt: str = ".4g", markdown: bool = True,
+              compressed: bool = False, **extra) -> Path:
+        """CSV, and with `markdown` a Markdown copy for reading (off for long per-task tables); `compressed`:
+        the CSV gzipped as name.csv.gz, with no time stamp or file name inside, so a re-run writes the same bytes."""
+        csv, md = self.directory / f"{name}.csv{'.gz' if compressed else ''}", self.directory / f"{name}.md"
+        if compressed:
+            def write(tmp: Path) -> None:
+                with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as packed:
+                    packed.write(df.to_csv(index=False).encode())
+            atomic_write(csv, write)
+        else:
+            atomic_write_text(csv, df.to_csv(index=False))
         self._record(csv.name, **extra)
         if markdown:
             atomic_write_text(md, df.to_markdown(index=False, floatfmt=floatfmt) + "\n")
