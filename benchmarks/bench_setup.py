@@ -1,7 +1,8 @@
 """The setup script's installer, side by side: pip against uv (PyPI's `uv`, what scripts/setup.sh uses),
 each into a new virtual environment with an empty cache of its own (so both download from the registry),
-installing what setup installs: the torch pins, then t2wlib[notebooks,test] under constraints.txt. Checks
-that both end with the same versions. Prints a table and saves benchmarks/results/bench_setup.json.
+both compiling bytecode (pip's default; uv's with --compile-bytecode, as setup asks), installing what
+setup installs: the torch pins, then t2wlib[notebooks,test] under constraints.txt. Checks that both end
+with the same versions. Prints a table and saves benchmarks/results/bench_setup.json.
 
     python3 benchmarks/bench_setup.py
 """
@@ -51,7 +52,7 @@ def install(installer: str, workdir: Path) -> dict:
         run([py, "-m", "pip", "install", "-q", "--disable-pip-version-check", UV_PIN], env)
 
         def add(*args: str) -> None:
-            run([str(venv / "bin" / "uv"), "pip", "install", "-q", "--python", py, *args], env)
+            run([str(venv / "bin" / "uv"), "pip", "install", "-q", "--compile-bytecode", "--python", py, *args], env)
     add(*TORCH_PINS)
     add("-c", "constraints.txt", "-e", ".[notebooks,test]")
     seconds = time.perf_counter() - start

@@ -3,8 +3,8 @@
 #   - Debian data packages when apt is available: Fashion-MNIST, the WordNet 3.0 database and two emoji fonts.
 #   - A virtual environment .venv with torch==2.14.1 / torchvision==0.29.1 (see docs/ARCHITECTURE.md §4: never
 #     the CPU-only torch 2.13 file with a CUDA torchvision) and t2wlib with its extras, installed by uv (PyPI's
-#     `uv`, pinned below): the same pinned versions as pip's, unpacked in parallel, about 4x faster from a cold
-#     cache (benchmarks/results/bench_setup.json).
+#     `uv`, pinned below): the same pinned versions as pip's, unpacked in parallel, several times faster from a
+#     cold cache (benchmarks/results/bench_setup.json).
 #   - With --test: also Debian's chromium and chromium-driver, for the demo page's browser test
 #     (tests/test_demo_browser.py).
 # Idempotent: finished steps are skipped, so a second run costs seconds.
@@ -58,7 +58,9 @@ if [ ! -x "$VENV/bin/uv" ]; then
     || { log "ERROR: pip install $UV_PIN failed; its output is in $LOG"; exit 1; }
 fi
 venv_install() {
-  "$VENV/bin/uv" pip install -q --python "$VENV/bin/python" "$@" >>"$LOG" 2>&1 \
+  # --compile-bytecode: pip's default, not uv's; without .pyc files (and with PYTHONDONTWRITEBYTECODE set, as on
+  # some machines) every notebook kernel and job compiles torch's Python again, seconds each.
+  "$VENV/bin/uv" pip install -q --compile-bytecode --python "$VENV/bin/python" "$@" >>"$LOG" 2>&1 \
     || { log "ERROR: uv pip install $* failed; its output is in $LOG"; exit 1; }
 }
 if ! "$VENV/bin/python" -c "import torch, torchvision, sys; sys.exit(not (torch.__version__.startswith('2.14.1') and torchvision.__version__.startswith('0.29.1')))" 2>/dev/null; then
