@@ -194,7 +194,14 @@ def test_results_page_and_provenance_name_each_notebook(smoke_run):
     assert {e["notebook"] for e in provenance.values()} == set(smoke_run)  # every output knows its notebook
     results = (figs / "RESULTS.md").read_text()
     headings = [line for line in results.splitlines() if line.startswith("## ")]
-    assert [h.split()[1] for h in headings] == ["Time", *smoke_run]
+    assert [h.split()[1] for h in headings] == ["Summary", "Time", *smoke_run]
+    # The summary's first screen is read from Table 1 and its intervals: every unseen difference of the prompt
+    # methods, with its interval.
+    differences = pd.read_csv(figs / "table1_differences.csv").query("split == 'unseen' and not method.str.endswith('-NL')")
+    summary = results.split("## Time", 1)[0]
+    assert all(f"| {r.method} − {r.compared_with} | {r.difference_pt:+.1f} | [{r.low_pt:.1f}, {r.high_pt:.1f}] |" in summary
+               for r in differences.itertuples())
+    assert "[gzipped CSV](table1_tasks.csv.gz)" in results
     for table in figs.glob("*.md"):
         if table.name != "RESULTS.md":
             assert table.read_text().strip() in results, table.name  # each table inline, as generated
