@@ -3,7 +3,7 @@
 #   - Debian data packages when apt is available: Fashion-MNIST, the WordNet 3.0 database and two emoji fonts.
 #   - A virtual environment .venv with torch==2.14.1 / torchvision==0.29.1 (see docs/ARCHITECTURE.md §4: never
 #     the CPU-only torch 2.13 file with a CUDA torchvision) and t2wlib with its extras, installed by uv (PyPI's
-#     `uv`, pinned below): the same pinned versions as pip's, unpacked in parallel, several times faster from a
+#     `uv`, pinned below): the same pinned versions as pip's, unpacked in parallel, about 3x faster from a
 #     cold cache (benchmarks/results/bench_setup.json).
 #   - With --test: also Debian's chromium and chromium-driver, for the demo page's browser test
 #     (tests/test_demo_browser.py).
