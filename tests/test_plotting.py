@@ -72,3 +72,23 @@ def test_zoo_weight_projection_is_the_same_on_every_call():
         points.append(np.concatenate([c.get_offsets() for c in fig.axes[0].collections]))
         plt.close(fig)
     assert np.array_equal(points[0], points[1])
+
+
+def test_convergence_reference_labels_never_overprint_and_sit_at_their_lines_when_apart():
+    """Ridge and its projected ceiling sit within a tenth of a point: their labels must move apart; a label
+    with room stays at its line's height."""
+    import pandas as pd
+
+    curves = pd.DataFrame({"model": ["a"] * 3, "step": [10, 100, 1000], "accuracy": [0.6, 0.75, 0.8]})
+    references = {"ridge": 0.801, "projected ceiling": 0.802, "Universal": 0.713, "θ0*": 0.70}
+    fig = plotting.convergence(curves, references)
+    acc = fig.axes[0]
+    labels = {t.get_text(): t for t in acc.texts}
+    assert set(labels) == set(references)
+    heights = dict(zip(references, plotting.spread_labels(acc, references, ["k"] * 4), strict=True))
+    ordered = sorted(heights.values())
+    assert min(np.diff(ordered)) >= 0.045 - 1e-9  # never closer than the gap
+    low, high = acc.get_ylim()
+    assert heights["θ0*"] == (0.70 - low) / (high - low)  # room below: at its own line
+    assert heights["ridge"] < heights["projected ceiling"]  # the lines' order kept
+    plt.close(fig)

@@ -191,26 +191,49 @@ def convergence(curves: pd.DataFrame, references: dict[str, float]) -> plt.Figur
     training step, one line per model (curves: model, step, accuracy[, validation_loss]), the
     reference heads' accuracies as dashed horizontal lines."""
     import seaborn as sns
-    fig, (acc, loss) = plt.subplots(1, 2, figsize=(13, 4.5))
+    fig, (acc, loss) = plt.subplots(1, 2, figsize=(15, 4.5))
     colours = dict(zip(curves.model.unique(), sns.color_palette("tab10", curves.model.nunique())))
     for model, part in curves.groupby("model", sort=False):
         part = part.sort_values("step")
         acc.plot(part.step, part.accuracy, marker="o", color=colours[model], label=model)
         if "validation_loss" in part and part.validation_loss.notna().any():
             loss.plot(part.step, part.validation_loss, marker="o", color=colours[model], label=model)
-    for (name, value), colour in zip(references.items(), sns.color_palette("Greys_r", len(references) + 1)):
+    greys = sns.color_palette("Greys_r", len(references) + 1)
+    for value, colour in zip(references.values(), greys):
         acc.axhline(value, ls="--", lw=1, color=colour)
-        acc.annotate(name, (curves.step.min(), value), xytext=(2, 2), textcoords="offset points", fontsize=7,
-                     color=colour)
     for ax in (acc, loss):
         ax.set_xscale("log")
         ax.set_xlabel("training steps (batch 32)")
     acc.set_ylabel("accuracy on validation seen tasks (DDIM)")
     loss.set_ylabel("validation L_diff (fixed t, ε draws)")
     loss.set_yscale("log")
+    spread_labels(acc, references, greys)
     acc.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
+    fig.subplots_adjust(wspace=0.5)  # room for the reference labels beside the left panel
     return fig
+
+
+def spread_labels(ax: plt.Axes, values: dict[str, float], colours, gap: float = 0.045) -> list[float]:
+    """Name horizontal reference lines (name -> y value) beside the axes' right edge, each label at its
+    line's height unless that would bring two labels closer than `gap` (a fraction of the axes' height):
+    then labels move apart, in their lines' order, a thin line joining each to its line. Reference lines
+    often sit within a point of each other (ridge and its projected ceiling), where labels at the lines'
+    own heights would overprint. Returns the labels' heights in axes fractions."""
+    low, high = ax.get_ylim()
+    order = sorted(values, key=values.get)
+    wanted = [(values[name] - low) / (high - low) for name in order]
+    placed = []
+    for y in wanted:  # upward pass: at least `gap` above the label below
+        placed.append(max(y, placed[-1] + gap) if placed else y)
+    for i in range(len(placed) - 1, -1, -1):  # downward pass: none above the top, at least `gap` below the one above
+        placed[i] = min(placed[i], 1.0 if i == len(placed) - 1 else placed[i + 1] - gap)
+    colour_of = dict(zip(values, colours))
+    for name, y, target in zip(order, placed, wanted, strict=True):
+        ax.annotate(name, xy=(1, target), xycoords="axes fraction", xytext=(1.02, y), textcoords="axes fraction",
+                    fontsize=7, color=colour_of[name], va="center",
+                    arrowprops={"arrowstyle": "-", "lw": 0.5, "color": colour_of[name]})
+    return [placed[order.index(name)] for name in values]
 
 
 def denoising_trajectories(trajectories: dict[str, pd.DataFrame], trained: dict[str, pd.Series]) -> plt.Figure:
