@@ -76,6 +76,12 @@ def test_training_stage_outputs(smoke_run):
     assert (figs / "convergence.png").stat().st_size > 10_000
     references = json.loads((figs / "convergence_references.json").read_text())["references"]
     assert {"ridge", "θ0*", "Universal", "trained (ceiling)"} <= set(references)
+    # the projection limit: at the profile's own components it is the reference the curves are read against
+    curve = pd.read_csv(figs / "ceiling.csv")
+    k = int(curve.profile_components.iloc[0])
+    assert curve.components.is_monotonic_increasing and k in set(curve.components) and curve.of_trained.iloc[-1] == 1
+    projected = references[f"trained, projected on {k} components"]
+    assert curve.set_index("components").accuracy[k] == pytest.approx(projected, abs=0.01)  # an argmax or two may flip
     # the temperature fitted on seen tasks lowers the NLL of generated heads on the unseen tasks
     calibration = pd.read_csv(figs / "calibration.csv")
     assert len(calibration) == 2 and (calibration.nll_after < calibration.nll_before).all()

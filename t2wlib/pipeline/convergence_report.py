@@ -1,13 +1,15 @@
 """The convergence study written out (experiments/convergence.py computes it): the curves that
 02_train runs on the profile's first dataset, as figures/<profile>/convergence{,_plateau}.{csv,md},
 convergence.png and convergence_references.json, rewritten after each model so that a run cut
-short keeps what it finished; and the reference heads' scores that the levers are read against."""
+short keeps what it finished; the reference heads' scores that the levers are read against; and the
+projection limit of the compact token space against its number of components (ceiling.csv/.md,
+experiments/ceiling.py)."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from ..experiments import convergence
+from ..experiments import ceiling, convergence
 from .config import compact_components, seen_split
 from .plotting import FigureWriter, convergence as convergence_figure
 
@@ -23,12 +25,24 @@ def write_references(out: FigureWriter, profile, zoo, test, name: str) -> dict[s
     return references
 
 
+def write_ceiling(out: FigureWriter, profile, zoo, test, name: str = "ceiling") -> pd.DataFrame:
+    """The projection limit on a study `profile`'s validation tasks (`ceiling.projection_curve`): from an
+    eighth of the profile's compact components to every direction its training heads span, written as `name`."""
+    train_ids, val_ids = seen_split(zoo, profile)
+    k, rank = compact_components(profile, len(train_ids)), min(len(train_ids) - 1, zoo.spec.num_params)
+    curve = ceiling.projection_curve(zoo, test, train_ids, val_ids,
+                                     sorted({max(1, k // 8), max(1, k // 4), max(1, k // 2), k, min(2 * k, rank), rank}))
+    out.table(curve.assign(profile_components=k), name)
+    return curve
+
+
 def run_curves(out: FigureWriter, artifacts, profile, zoo, test, device: str = "cpu",
                stem: str = "convergence") -> tuple[pd.DataFrame, pd.DataFrame]:
     """The profile's convergence curves on `zoo` (`convergence.curve_rows`), written as `stem`*:
     the scores, the plateau table and the figure. Returns the scores and the plateau table."""
-    references = write_references(out, convergence.study_profile(profile, {}, max(profile.convergence_steps)), zoo,
-                                  test, f"{stem}_references")
+    study = convergence.study_profile(profile, {}, max(profile.convergence_steps))
+    references = write_references(out, study, zoo, test, f"{stem}_references")
+    write_ceiling(out, study, zoo, test)
     tables = {}
 
     def written(rows):
