@@ -46,3 +46,15 @@ def test_the_curve_ends_at_the_trained_heads(zoo):
     assert curve.accuracy.iloc[-1] == pytest.approx(float(zoo.test_accuracy[unseen].mean()))
     assert curve.of_trained.iloc[-1] == 1 and (curve.tasks == len(unseen)).all()
     assert curve.accuracy.between(0, 1).all()
+
+
+def test_the_noise_floor_retrains_the_zoos_heads_exactly_with_its_own_seeds_and_apart_with_others(zoo):
+    from t2wlib.experiments.ceiling import noise_floor, retrained_heads
+
+    train, test, _ = zoo_job.synthetic_data()
+    ids = zoo.tasks.ids("unseen")
+    assert torch.allclose(retrained_heads(zoo, train, ids, 0), zoo.theta[ids], atol=1e-6)  # the zoo's own training
+    floor = noise_floor(zoo, train, test, ids)
+    assert floor["weight_mse"] > 0 and 0 < floor["distance_over_update"] < 2  # another run: near, not the same
+    assert floor["zoo_accuracy"] == pytest.approx(float(zoo.test_accuracy[ids].mean()))
+    assert 0 <= floor["retrained_accuracy"] <= 1 and floor["tasks"] == len(ids)

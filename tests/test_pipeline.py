@@ -82,6 +82,8 @@ def test_training_stage_outputs(smoke_run):
     assert curve.components.is_monotonic_increasing and k in set(curve.components) and curve.of_trained.iloc[-1] == 1
     projected = references[f"trained, projected on {k} components"]
     assert curve.set_index("components").accuracy[k] == pytest.approx(projected, abs=0.01)  # an argmax or two may flip
+    floor = json.loads((figs / "ceiling_noise_floor.json").read_text())
+    assert floor["tasks"] == curve.tasks.iloc[0] and floor["weight_mse"] > 0 and 0 <= floor["retrained_accuracy"] <= 1
     # the temperature fitted on seen tasks lowers the NLL of generated heads on the unseen tasks
     calibration = pd.read_csv(figs / "calibration.csv")
     assert len(calibration) == 2 and (calibration.nll_after < calibration.nll_before).all()

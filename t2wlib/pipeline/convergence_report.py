@@ -2,8 +2,8 @@
 02_train runs on the profile's first dataset, as figures/<profile>/convergence{,_plateau}.{csv,md},
 convergence.png and convergence_references.json, rewritten after each model so that a run cut
 short keeps what it finished; the reference heads' scores that the levers are read against; and the
-projection limit of the compact token space against its number of components (ceiling.csv/.md,
-experiments/ceiling.py)."""
+projection limit of the compact token space against its number of components (ceiling.csv/.md) and the
+trained heads' noise floor (ceiling_noise_floor.json), experiments/ceiling.py."""
 
 from __future__ import annotations
 
@@ -25,10 +25,14 @@ def write_references(out: FigureWriter, profile, zoo, test, name: str) -> dict[s
     return references
 
 
-def write_ceiling(out: FigureWriter, profile, zoo, test, name: str = "ceiling") -> pd.DataFrame:
+def write_ceiling(out: FigureWriter, profile, zoo, test, train=None, name: str = "ceiling") -> pd.DataFrame:
     """The projection limit on a study `profile`'s validation tasks (`ceiling.projection_curve`): from an
-    eighth of the profile's compact components to every direction its training heads span, written as `name`."""
+    eighth of the profile's compact components to every direction its training heads span, written as `name`;
+    with the training features `train`, also the trained heads' noise floor on the same tasks
+    (`ceiling.noise_floor`), as `name`_noise_floor.json."""
     train_ids, val_ids = seen_split(zoo, profile)
+    if train is not None:
+        out.json(ceiling.noise_floor(zoo, train, test, val_ids), f"{name}_noise_floor")
     k, rank = compact_components(profile, len(train_ids)), min(len(train_ids) - 1, zoo.spec.num_params)
     curve = ceiling.projection_curve(zoo, test, train_ids, val_ids,
                                      sorted({max(1, k // 8), max(1, k // 4), max(1, k // 2), k, min(2 * k, rank), rank}))
@@ -37,12 +41,13 @@ def write_ceiling(out: FigureWriter, profile, zoo, test, name: str = "ceiling") 
 
 
 def run_curves(out: FigureWriter, artifacts, profile, zoo, test, device: str = "cpu",
-               stem: str = "convergence") -> tuple[pd.DataFrame, pd.DataFrame]:
+               stem: str = "convergence", train=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The profile's convergence curves on `zoo` (`convergence.curve_rows`), written as `stem`*:
-    the scores, the plateau table and the figure. Returns the scores and the plateau table."""
+    the scores, the plateau table and the figure; and the ceiling beside them (`write_ceiling`, with
+    `train` the training features its noise floor re-trains on). Returns the scores and the plateau table."""
     study = convergence.study_profile(profile, {}, max(profile.convergence_steps))
     references = write_references(out, study, zoo, test, f"{stem}_references")
-    write_ceiling(out, study, zoo, test)
+    write_ceiling(out, study, zoo, test, train, "ceiling" if stem == "convergence" else f"{stem}_ceiling")
     tables = {}
 
     def written(rows):
