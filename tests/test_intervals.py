@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
+from t2wlib.data.subtasks import TaskSet
 from t2wlib.experiments.intervals import method_differences, paired_difference, parse_counts
 from t2wlib.methods.baselines import class_identity_heads
 
@@ -108,9 +109,12 @@ def test_class_identity_recovers_heads_made_of_per_class_parts_and_knows_nothing
     def heads(tasks):
         return torch.stack([bias + parts[list(t)].mean(0) for t in tasks])
 
-    found = class_identity_heads(new, seen, heads(seen), num_classes).double()
+    def padded(tasks):  # (T, K) class ids, -1 padded, as TaskSet.padded gives them
+        return TaskSet(tuple(tasks), ("seen",) * len(tasks), ()).padded()
+
+    found = class_identity_heads(padded(new), padded(seen), heads(seen), num_classes).double()
     assert torch.allclose(found[:2], heads(new[:2]), atol=1e-3)
     # A task with a class never seen is its seen classes' mean: b + u_4, what the fit determines of it.
     assert torch.allclose(found[2], bias + parts[4], atol=1e-3)
-    unknown = class_identity_heads([(11,)], seen, heads(seen), num_classes).double()
+    unknown = class_identity_heads(padded([(11,)]), padded(seen), heads(seen), num_classes).double()
     assert torch.allclose(unknown[0], bias + parts[:11].mean(0), atol=1e-3)  # no seen class: the mean class

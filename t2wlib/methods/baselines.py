@@ -30,7 +30,7 @@ from ..core.tensor_cache import CacheCorruptionWarning
 from ..generator.ridge import fit_ridge
 from ..generator.tokenizers import Tokenizer
 from ..generator.trainer import TrainConfig, batch_rows, lr_factor, warmup_steps
-from ..heads.adapter import TaskLossTerm, check_task_loss
+from ..heads.adapter import TaskLossTerm, check_task_loss, task_membership
 
 
 def nearest_tasks(query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
@@ -63,25 +63,18 @@ def average_nearest_heads(v_query: torch.Tensor, v_seen: torch.Tensor, theta_see
     return theta_seen[sim.topk(n, dim=1).indices].mean(1)
 
 
-def class_membership(task_classes: list[tuple[int, ...]], num_classes: int) -> torch.Tensor:
-    """(T, C) float64: row t holds 1/k_t at each of task t's k_t classes, 0 elsewhere."""
-    out = torch.zeros(len(task_classes), num_classes, dtype=torch.float64)
-    for row, classes in enumerate(task_classes):
-        out[row, list(classes)] = 1 / len(classes)
-    return out
-
-
-def class_identity_heads(task_classes: list[tuple[int, ...]], seen_classes: list[tuple[int, ...]],
-                         theta_seen: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """Heads (T, P) for tasks `task_classes` from the classes they hold alone: ridge regression from
-    class membership (`class_membership`) to the seen heads theta_seen (S, P) of tasks `seen_classes`,
-    the strength chosen on held-back seen tasks as for text ridge. A class no seen task holds has no
-    vector of its own: a task's mean runs over its classes that have one (over all of them when it has
-    none), the only mean the fit determines, as membership rows sum to 1 and so fix the class vectors
-    up to a shared shift only."""
-    known = class_membership(seen_classes, num_classes).sum(0) > 0
-    ridge = fit_ridge(class_membership(seen_classes, num_classes)[:, known], theta_seen)
-    query = class_membership(task_classes, num_classes)[:, known]
+def class_identity_heads(task_classes: torch.Tensor, seen_classes: torch.Tensor, theta_seen: torch.Tensor,
+                         num_classes: int) -> torch.Tensor:
+    """Heads (T, P) for tasks of class ids `task_classes` (T, K, -1 padded) from the classes they hold
+    alone: ridge regression from class membership (1/k at each of a task's k classes) to the seen heads
+    theta_seen (S, P) of tasks `seen_classes` (S, K'), the strength chosen on held-back seen tasks as for
+    text ridge. A class no seen task holds has no vector of its own: a task's mean runs over its classes
+    that have one (over all of them when it has none), the only mean the fit determines, as membership
+    rows sum to 1 and so fix the class vectors up to a shared shift only."""
+    seen = task_membership(seen_classes, num_classes).double()
+    known = seen.sum(0) > 0
+    ridge = fit_ridge(seen[:, known] / seen.sum(1, keepdim=True), theta_seen)
+    query = task_membership(task_classes, num_classes).double()[:, known]
     query[query.sum(1) == 0] = 1.0
     return ridge(query / query.sum(1, keepdim=True))
 

@@ -63,9 +63,8 @@ METHODS = (
     Method("Stage-1 head (θ0*)", REFERENCE, False, lambda zoo, ids, seen, variant: zoo.stage1.expand(len(ids), -1)),
     # No text: which seen classes a task holds, each with its own learned vector (methods/baselines.py).
     Method("Class identity (no text)", CLASS_IDENTITY, False,
-           lambda zoo, ids, seen, variant: class_identity_heads([zoo.tasks.classes[i] for i in ids],
-                                                                [zoo.tasks.classes[i] for i in seen], zoo.theta[seen],
-                                                                len(zoo.class_names))),
+           lambda zoo, ids, seen, variant: class_identity_heads(zoo.tasks.padded(ids), zoo.tasks.padded(seen),
+                                                                zoo.theta[seen], len(zoo.class_names))),
     Method("Retrieval", MEMORISATION, False,
            lambda zoo, ids, seen, variant: retrieve_heads(_text(zoo, ids, variant), _text(zoo, seen, variant),
                                                           zoo.theta[seen])[0]),
